@@ -24,7 +24,12 @@ fn run_block(root_dir: &str, out_dir: &str, target_triple: &str, text: &str) {
         receiver.grpc_endpoint()
     );
     for span in &received.spans {
-        assert_ne!(span.service_name(), "", "span {:?} has no service.name", span.name);
+        assert_ne!(
+            span.service_name(),
+            "",
+            "span {:?} has no service.name",
+            span.name
+        );
         if let Some(parent) = &span.parent_span_id {
             assert!(
                 received.spans.iter().any(|p| &p.span_id == parent),
@@ -41,4 +46,8 @@ fn check_block(root_dir: &str, out_dir: &str, target_triple: &str, text: &str) {
     skeptic::rt::compile_test(root_dir, out_dir, target_triple, text);
 }
 
-include!(concat!(env!("OUT_DIR"), "/readme-blocks.rs"));
+/// skeptic names each test after the README section and line, e.g. `readme_sect__line_45`.
+#[allow(non_snake_case)]
+mod blocks {
+    include!(concat!(env!("OUT_DIR"), "/readme-blocks.rs"));
+}

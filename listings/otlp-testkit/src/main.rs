@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use otlp_testkit::{Receiver, render};
 
-const USAGE: &str = "usage: otlp-testkit [--grpc ADDR] [--http ADDR]   (defaults 127.0.0.1:4317, 127.0.0.1:4318)";
+const USAGE: &str =
+    "usage: otlp-testkit [--grpc ADDR] [--http ADDR]   (defaults 127.0.0.1:4317, 127.0.0.1:4318)";
 
 fn parse_args() -> Result<(SocketAddr, SocketAddr), String> {
     let mut grpc = SocketAddr::from(([127, 0, 0, 1], 4317));
@@ -19,7 +20,9 @@ fn parse_args() -> Result<(SocketAddr, SocketAddr), String> {
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         };
-        let value = args.next().ok_or_else(|| format!("{flag} needs an address\n{USAGE}"))?;
+        let value = args
+            .next()
+            .ok_or_else(|| format!("{flag} needs an address\n{USAGE}"))?;
         *target = value
             .parse()
             .map_err(|e| format!("{flag} {value:?} is not an IP:PORT address: {e}"))?;
@@ -35,16 +38,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let receiver = Receiver::builder().grpc_addr(grpc).http_addr(http).on_batch(|batch| {
-        // One print call a batch, so concurrent exports do not interleave their lines.
-        let text = [
-            render::span_trees(&batch.spans),
-            render::metric_lines(&batch.metrics),
-            render::log_lines(&batch.logs),
-        ]
-        .concat();
-        print!("{text}");
-    });
+    let receiver = Receiver::builder()
+        .grpc_addr(grpc)
+        .http_addr(http)
+        .on_batch(|batch| {
+            // One print call a batch, so concurrent exports do not interleave their lines.
+            let text = [
+                render::span_trees(&batch.spans),
+                render::metric_lines(&batch.metrics),
+                render::log_lines(&batch.logs),
+            ]
+            .concat();
+            print!("{text}");
+        });
     let receiver = match receiver.start() {
         Ok(r) => r,
         Err(e) => {

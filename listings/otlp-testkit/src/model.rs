@@ -76,9 +76,12 @@ impl Value {
             any_value::Value::IntValue(i) => Value::Int(*i),
             any_value::Value::DoubleValue(d) => Value::Double(*d),
             any_value::Value::BytesValue(b) => Value::Bytes(b.clone()),
-            any_value::Value::ArrayValue(a) => {
-                Value::Array(a.values.iter().map(|v| Value::from_proto(Some(v))).collect())
-            }
+            any_value::Value::ArrayValue(a) => Value::Array(
+                a.values
+                    .iter()
+                    .map(|v| Value::from_proto(Some(v)))
+                    .collect(),
+            ),
             any_value::Value::KvlistValue(kv) => Value::Map(attributes(&kv.values)),
             // Dictionary-encoded strings only appear in profiles, which we do not receive.
             any_value::Value::StringValueStrindex(i) => Value::String(format!("<strindex {i}>")),
@@ -159,7 +162,9 @@ fn attributes(kvs: &[KeyValue]) -> Attributes {
 }
 
 fn resource_attributes(resource: Option<&Resource>) -> Attributes {
-    resource.map(|r| attributes(&r.attributes)).unwrap_or_default()
+    resource
+        .map(|r| attributes(&r.attributes))
+        .unwrap_or_default()
 }
 
 fn scope_name(scope: Option<&InstrumentationScope>) -> String {
@@ -340,7 +345,10 @@ pub enum PointValue {
         bucket_counts: Vec<u64>,
     },
     /// Exponential histograms and summaries: only the count and sum are kept.
-    Summary { count: u64, sum: f64 },
+    Summary {
+        count: u64,
+        sum: f64,
+    },
 }
 
 impl PointValue {
@@ -357,10 +365,17 @@ impl PointValue {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetricKind {
     /// A sum; `monotonic` for counters, not for up-down counters.
-    Sum { monotonic: bool, cumulative: bool },
+    Sum {
+        monotonic: bool,
+        cumulative: bool,
+    },
     Gauge,
-    Histogram { cumulative: bool },
-    ExponentialHistogram { cumulative: bool },
+    Histogram {
+        cumulative: bool,
+    },
+    ExponentialHistogram {
+        cumulative: bool,
+    },
     Summary,
 }
 
@@ -427,7 +442,12 @@ pub(crate) fn metric_points_from(
                         .iter()
                         .map(|p| {
                             let value = number_value(p);
-                            (MetricKind::Gauge, &p.attributes[..], value, p.time_unix_nano)
+                            (
+                                MetricKind::Gauge,
+                                &p.attributes[..],
+                                value,
+                                p.time_unix_nano,
+                            )
                         })
                         .collect(),
                     Some(metric::Data::Histogram(h)) => {
@@ -436,7 +456,14 @@ pub(crate) fn metric_points_from(
                         };
                         h.data_points
                             .iter()
-                            .map(|p| (kind, &p.attributes[..], histogram_value(p), p.time_unix_nano))
+                            .map(|p| {
+                                (
+                                    kind,
+                                    &p.attributes[..],
+                                    histogram_value(p),
+                                    p.time_unix_nano,
+                                )
+                            })
                             .collect()
                     }
                     Some(metric::Data::ExponentialHistogram(h)) => {
@@ -462,7 +489,12 @@ pub(crate) fn metric_points_from(
                                 count: p.count,
                                 sum: p.sum,
                             };
-                            (MetricKind::Summary, &p.attributes[..], value, p.time_unix_nano)
+                            (
+                                MetricKind::Summary,
+                                &p.attributes[..],
+                                value,
+                                p.time_unix_nano,
+                            )
                         })
                         .collect(),
                     None => Vec::new(),
@@ -511,7 +543,10 @@ impl LogRecord {
     }
 }
 
-pub(crate) fn logs_from(request: &ExportLogsServiceRequest, transport: Transport) -> Vec<LogRecord> {
+pub(crate) fn logs_from(
+    request: &ExportLogsServiceRequest,
+    transport: Transport,
+) -> Vec<LogRecord> {
     let mut out = Vec::new();
     for rl in &request.resource_logs {
         let resource = resource_attributes(rl.resource.as_ref());

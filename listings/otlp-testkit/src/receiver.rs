@@ -47,7 +47,9 @@ struct Store {
 impl Store {
     fn lock(&self) -> MutexGuard<'_, Telemetry> {
         // A panicking callback must not make every later test read fail.
-        self.data.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.data
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn add(&self, batch: Telemetry) {
@@ -401,7 +403,9 @@ impl ReceiverBuilder {
         let bind = |addr: SocketAddr, what: &str| {
             TcpListener::bind(addr)
                 .and_then(|l| l.set_nonblocking(true).map(|()| l))
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen for {what} on {addr}: {e}")))
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot listen for {what} on {addr}: {e}"))
+                })
         };
         let grpc = bind(self.grpc_addr, "OTLP/gRPC")?;
         let http = bind(self.http_addr, "OTLP/HTTP")?;
@@ -594,8 +598,10 @@ impl Receiver {
 
     /// Waits until at least `n` spans have arrived and returns everything received.
     pub async fn wait_for_spans(&self, n: usize) -> Result<Telemetry, WaitError> {
-        self.wait_for(&format!("{n} span(s)"), |t| (t.spans.len() >= n).then(|| t.clone()))
-            .await
+        self.wait_for(&format!("{n} span(s)"), |t| {
+            (t.spans.len() >= n).then(|| t.clone())
+        })
+        .await
     }
 
     /// Waits until a point of metric `name` has arrived and returns everything received.
@@ -608,8 +614,10 @@ impl Receiver {
 
     /// Waits until at least `n` log records have arrived and returns everything received.
     pub async fn wait_for_logs(&self, n: usize) -> Result<Telemetry, WaitError> {
-        self.wait_for(&format!("{n} log record(s)"), |t| (t.logs.len() >= n).then(|| t.clone()))
-            .await
+        self.wait_for(&format!("{n} log record(s)"), |t| {
+            (t.logs.len() >= n).then(|| t.clone())
+        })
+        .await
     }
 
     fn wait_error(&self, what: &str) -> WaitError {

@@ -25,7 +25,8 @@ const QUIET_ATTRIBUTES: &[&str] = &[
 
 fn shown(attributes: &Attributes) -> String {
     let mut kept = attributes.clone();
-    kept.0.retain(|k, _| !QUIET_ATTRIBUTES.contains(&k.as_str()));
+    kept.0
+        .retain(|k, _| !QUIET_ATTRIBUTES.contains(&k.as_str()));
     kept.to_string()
 }
 
@@ -86,14 +87,16 @@ pub fn span_trees(spans: &[Span]) -> String {
             }
         }
         roots.sort_by_key(|s| s.start_unix_nano);
-        let _ = writeln!(out, "trace {trace_id}  service.name={:?}", members[0].service_name());
+        let _ = writeln!(
+            out,
+            "trace {trace_id}  service.name={:?}",
+            members[0].service_name()
+        );
         let mut stack: Vec<(&Span, usize)> = roots.into_iter().rev().map(|s| (s, 0)).collect();
         while let Some((span, depth)) = stack.pop() {
             span_line(&mut out, span, depth);
-            if depth == 0 {
-                if let Some(parent) = &span.parent_span_id {
-                    let _ = writeln!(out, "  {}(parent {parent} is remote or not received)", "  ".repeat(depth + 1));
-                }
+            if let (0, Some(parent)) = (depth, &span.parent_span_id) {
+                let _ = writeln!(out, "    (parent {parent} is remote or not received)");
             }
             if let Some(kids) = children.get_mut(span.span_id.as_str()) {
                 kids.sort_by_key(|s| s.start_unix_nano);
@@ -108,7 +111,12 @@ fn point_value(value: &PointValue) -> String {
     match value {
         PointValue::Int(i) => i.to_string(),
         PointValue::Double(d) => d.to_string(),
-        PointValue::Histogram { count, sum, bounds, bucket_counts } => {
+        PointValue::Histogram {
+            count,
+            sum,
+            bounds,
+            bucket_counts,
+        } => {
             let sum = sum.map_or("-".to_string(), |s| s.to_string());
             format!("count={count} sum={sum} bounds={bounds:?} buckets={bucket_counts:?}")
         }
@@ -118,8 +126,12 @@ fn point_value(value: &PointValue) -> String {
 
 fn kind(kind: MetricKind) -> &'static str {
     match kind {
-        MetricKind::Sum { monotonic: true, .. } => "counter",
-        MetricKind::Sum { monotonic: false, .. } => "updown",
+        MetricKind::Sum {
+            monotonic: true, ..
+        } => "counter",
+        MetricKind::Sum {
+            monotonic: false, ..
+        } => "updown",
         MetricKind::Gauge => "gauge",
         MetricKind::Histogram { .. } => "histogram",
         MetricKind::ExponentialHistogram { .. } => "exp-histogram",
@@ -131,7 +143,11 @@ fn kind(kind: MetricKind) -> &'static str {
 pub fn metric_lines(points: &[MetricPoint]) -> String {
     let mut out = String::new();
     for p in points {
-        let unit = if p.unit.is_empty() { String::new() } else { format!(", {}", p.unit) };
+        let unit = if p.unit.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", p.unit)
+        };
         let _ = writeln!(
             out,
             "metric {} ({}{unit}) {{{}}} = {}",
@@ -148,7 +164,11 @@ pub fn metric_lines(points: &[MetricPoint]) -> String {
 pub fn log_lines(records: &[LogRecord]) -> String {
     let mut out = String::new();
     for r in records {
-        let severity = if r.severity_text.is_empty() { "-" } else { &r.severity_text };
+        let severity = if r.severity_text.is_empty() {
+            "-"
+        } else {
+            &r.severity_text
+        };
         let _ = write!(out, "log {severity} {}", r.body);
         if let (Some(trace), Some(span)) = (&r.trace_id, &r.span_id) {
             let _ = write!(out, "  trace={trace} span={span}");

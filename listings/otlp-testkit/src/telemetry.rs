@@ -38,18 +38,28 @@ impl Telemetry {
 
     /// Direct children of `parent`, oldest first.
     pub fn children_of(&self, parent: &Span) -> Vec<&Span> {
-        let mut children: Vec<&Span> = self.spans.iter().filter(|s| s.is_child_of(parent)).collect();
+        let mut children: Vec<&Span> = self
+            .spans
+            .iter()
+            .filter(|s| s.is_child_of(parent))
+            .collect();
         children.sort_by_key(|s| s.start_unix_nano);
         children
     }
 
     /// Spans that are the root of their trace (no parent at all).
     pub fn roots(&self) -> Vec<&Span> {
-        self.spans.iter().filter(|s| s.parent_span_id.is_none()).collect()
+        self.spans
+            .iter()
+            .filter(|s| s.parent_span_id.is_none())
+            .collect()
     }
 
     pub fn trace(&self, trace_id: &str) -> Vec<&Span> {
-        self.spans.iter().filter(|s| s.trace_id == trace_id).collect()
+        self.spans
+            .iter()
+            .filter(|s| s.trace_id == trace_id)
+            .collect()
     }
 
     pub fn metric_points(&self, name: &str) -> Vec<&MetricPoint> {

@@ -97,7 +97,11 @@ pub fn subscriber(provider: &SdkTracerProvider) -> impl tracing::Subscriber + Se
         .unwrap_or_else(|_| EnvFilter::new("info,opentelemetry=warn,opentelemetry_sdk=warn"));
     Registry::default()
         .with(tracing_opentelemetry::layer().with_tracer(tracer))
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(printed))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(printed),
+        )
 }
 // ANCHOR_END: subscriber
 

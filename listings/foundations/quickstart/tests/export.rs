@@ -23,19 +23,35 @@ fn assert_order_tree(received: &Telemetry, order_id: i64) {
         .into_iter()
         .find(|s| s.attributes.i64("order_id") == Some(order_id))
         .unwrap_or_else(|| panic!("no checkout span for order {order_id}"));
-    assert_eq!(root.parent_span_id, None, "checkout is the root of its trace");
+    assert_eq!(
+        root.parent_span_id, None,
+        "checkout is the root of its trace"
+    );
     assert_eq!(root.kind, SpanKind::Internal);
     assert_eq!(root.service_name(), "quickstart");
-    assert_eq!(root.resource.str("service.version"), Some(env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        root.resource.str("service.version"),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
 
     let children = received.children_of(root);
     let names: Vec<&str> = children.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["price", "charge"], "children of checkout, oldest first");
+    assert_eq!(
+        names,
+        ["price", "charge"],
+        "children of checkout, oldest first"
+    );
     assert_same_trace(&[root, children[0], children[1]]);
     assert_child_of(children[1], root);
     assert_eq!(children[1].attributes.i64("order_id"), Some(order_id));
-    assert_eq!(root.attributes.i64("order.items"), Some(1 + (order_id == 7) as i64));
-    assert!(root.event("order placed").is_some(), "the info! event is a span event");
+    assert_eq!(
+        root.attributes.i64("order.items"),
+        Some(1 + (order_id == 7) as i64)
+    );
+    assert!(
+        root.event("order placed").is_some(),
+        "the info! event is a span event"
+    );
 }
 // ANCHOR_END: tree
 
@@ -46,10 +62,19 @@ async fn span_tree_arrives_over_grpc() {
 
     let received = receiver.snapshot();
     assert_eq!(received.spans.len(), 6);
-    assert!(received.spans.iter().all(|s| s.transport == otlp_testkit::Transport::Grpc));
+    assert!(
+        received
+            .spans
+            .iter()
+            .all(|s| s.transport == otlp_testkit::Transport::Grpc)
+    );
     assert_order_tree(&received, 7);
     assert_order_tree(&received, 8);
-    assert_eq!(received.roots().len(), 2, "each order is a trace of its own");
+    assert_eq!(
+        received.roots().len(),
+        2,
+        "each order is a trace of its own"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,7 +84,12 @@ async fn span_tree_arrives_over_http() {
 
     let received = receiver.snapshot();
     assert_eq!(received.spans.len(), 6);
-    assert!(received.spans.iter().all(|s| s.transport == otlp_testkit::Transport::HttpProtobuf));
+    assert!(
+        received
+            .spans
+            .iter()
+            .all(|s| s.transport == otlp_testkit::Transport::HttpProtobuf)
+    );
     assert_order_tree(&received, 7);
     assert_order_tree(&received, 8);
 }
@@ -88,7 +118,9 @@ async fn shutdown_delivers_every_queued_span() {
 
 fn run_binary(envs: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_quickstart"));
-    command.env_remove("OTEL_SERVICE_NAME").env("RUST_LOG", "info");
+    command
+        .env_remove("OTEL_SERVICE_NAME")
+        .env("RUST_LOG", "info");
     for (k, v) in envs {
         command.env(k, v);
     }
@@ -100,7 +132,11 @@ fn the_binary_honours_otel_exporter_otlp_endpoint() {
     let receiver = Receiver::start().expect("receiver");
     let grpc = receiver.grpc_endpoint();
     let out = run_binary(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &grpc)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // The variable's HTTP form is a base URL; the exporter appends /v1/traces itself.
     let http = receiver.http_endpoint();
@@ -109,10 +145,18 @@ fn the_binary_honours_otel_exporter_otlp_endpoint() {
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
         ("OTEL_SERVICE_NAME", "renamed"),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let received = receiver.snapshot();
-    assert_eq!(received.spans.len(), 12, "two runs, two orders, three spans each");
+    assert_eq!(
+        received.spans.len(),
+        12,
+        "two runs, two orders, three spans each"
+    );
     let services: Vec<&str> = received.roots().iter().map(|s| s.service_name()).collect();
     assert_eq!(services, ["quickstart", "quickstart", "renamed", "renamed"]);
 }
@@ -120,12 +164,22 @@ fn the_binary_honours_otel_exporter_otlp_endpoint() {
 #[test]
 fn a_collector_that_is_down_is_reported_on_stderr() {
     // Bind and drop a listener to get a port where nothing listens.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let out = run_binary(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://127.0.0.1:{port}"))]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = run_binary(&[(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        &format!("http://127.0.0.1:{port}"),
+    )]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // shutdown() still returns Ok: the lost spans are only visible in the SDK's own log.
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("BatchSpanProcessor.ExportError"), "{stderr}");
+    assert!(
+        stderr.contains("BatchSpanProcessor.ExportError"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -133,5 +187,8 @@ fn an_unknown_protocol_is_a_clear_error() {
     let out = run_binary(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("OTEL_EXPORTER_OTLP_PROTOCOL=\"http/json\" is not supported"), "{stderr}");
+    assert!(
+        stderr.contains("OTEL_EXPORTER_OTLP_PROTOCOL=\"http/json\" is not supported"),
+        "{stderr}"
+    );
 }

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Regenerates the output shown in the "运行示例" sections, by doing what the book tells readers:
+# start `cargo run -p otlp-testkit`, run the chapter's program, keep what both printed.
+#
+#   ci/regen-output.sh                 every listing that has an output/ directory
+#   ci/regen-output.sh quickstart ...  only these packages
+#
+# For each package it writes listings/<part>/<package>/output/run.txt (the program's stderr and
+# stdout) and output/receiver.txt (what the receiver printed). Ports 4317 and 4318 must be free.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=("$@")
+if [ ${#packages[@]} -eq 0 ]; then
+  for dir in listings/*/*/output; do
+    [ -d "$dir" ] && packages+=("$(basename "$(dirname "$dir")")")
+  done
+fi
+[ ${#packages[@]} -gt 0 ] || { echo "regen-output: no listing has an output/ directory" >&2; exit 1; }
+
+build_args=(-p otlp-testkit)
+for p in "${packages[@]}"; do build_args+=(-p "$p"); done
+cargo build --locked --bins "${build_args[@]}"
+
+receiver_pid=
+stop_receiver() { [ -n "$receiver_pid" ] && kill "$receiver_pid" 2>/dev/null && wait "$receiver_pid" 2>/dev/null; receiver_pid=; }
+trap stop_receiver EXIT
+
+for p in "${packages[@]}"; do
+  dir=$(dirname "$(ls listings/*/"$p"/Cargo.toml 2>/dev/null | head -n 1)")
+  [ -f "$dir/Cargo.toml" ] || { echo "regen-output: no listing crate named $p" >&2; exit 1; }
+  mkdir -p "$dir/output"
+  NO_COLOR=1 target/debug/otlp-testkit > "$dir/output/receiver.txt" 2>/dev/null &
+  receiver_pid=$!
+  for _ in $(seq 50); do
+    (exec 3<>/dev/tcp/127.0.0.1/4317) 2>/dev/null && break
+    kill -0 "$receiver_pid" 2>/dev/null || { echo "regen-output: otlp-testkit did not start (ports 4317/4318 busy?)" >&2; exit 1; }
+    sleep 0.1
+  done
+  # The program's own log goes to stderr; keep both streams, without colour codes.
+  if ! NO_COLOR=1 "target/debug/$p" > "$dir/output/run.txt" 2>&1; then
+    echo "regen-output: $p failed; its output is in $dir/output/run.txt" >&2
+    exit 1
+  fi
+  # shutdown() returned only after the receiver answered, and the receiver prints before it
+  # answers, so receiver.txt is complete here.
+  stop_receiver
+  echo "regen-output: $dir/output/{run,receiver}.txt"
+done
