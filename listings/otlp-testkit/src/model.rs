@@ -519,6 +519,7 @@ pub(crate) fn metric_points_from(
     out
 }
 
+// ANCHOR: log-record
 /// One log record, with the trace and span it was emitted in (if any).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogRecord {
@@ -542,6 +543,7 @@ impl LogRecord {
             && self.span_id.as_deref() == Some(&span.span_id)
     }
 }
+// ANCHOR_END: log-record
 
 pub(crate) fn logs_from(
     request: &ExportLogsServiceRequest,

@@ -52,6 +52,7 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    // ANCHOR: store-add
     fn add(&self, batch: Telemetry) {
         {
             let mut data = self.lock();
@@ -64,6 +65,7 @@ impl Store {
             on_batch(&batch);
         }
     }
+    // ANCHOR_END: store-add
 
     fn reject(&self) {
         self.lock().rejected_requests += 1;
@@ -156,6 +158,7 @@ impl<T: Message> Encoder for ProtoEncoder<T> {
     }
 }
 
+// ANCHOR: codec
 impl<T: Message + Default> Decoder for ProtoDecoder<T> {
     type Item = T;
     type Error = tonic::Status;
@@ -166,6 +169,7 @@ impl<T: Message + Default> Decoder for ProtoDecoder<T> {
         })
     }
 }
+// ANCHOR_END: codec
 
 struct GrpcIngest<S> {
     store: Arc<Store>,
@@ -182,6 +186,7 @@ impl<S: Signal> UnaryService<S> for GrpcIngest<S> {
     }
 }
 
+// ANCHOR: grpc
 async fn grpc_export<S: Signal>(State(store): State<Arc<Store>>, request: Request) -> Response {
     let mut grpc = Grpc::new(OtlpCodec::<S>(PhantomData))
         .accept_compressed(CompressionEncoding::Gzip)
@@ -201,6 +206,7 @@ async fn grpc_export<S: Signal>(State(store): State<Arc<Store>>, request: Reques
     }
     response.map(axum::body::Body::new)
 }
+// ANCHOR_END: grpc
 
 fn grpc_router(store: Arc<Store>) -> Router {
     Router::new()
@@ -307,6 +313,7 @@ fn decompress(headers: &HeaderMap, body: Bytes) -> Result<Vec<u8>, String> {
     }
 }
 
+// ANCHOR: http
 async fn http_export<S: Signal>(
     State(store): State<Arc<Store>>,
     headers: HeaderMap,
@@ -335,6 +342,7 @@ async fn http_export<S: Signal>(
         }
     }
 }
+// ANCHOR_END: http
 
 fn http_router(store: Arc<Store>) -> Router {
     Router::new()
@@ -549,6 +557,7 @@ impl Receiver {
         self.store.lock().clone()
     }
 
+    // ANCHOR: wait
     /// Waits until `check` returns `Some` for what has arrived, or the timeout passes.
     /// `what` names the expectation in the error.
     pub async fn wait_for<T>(
@@ -569,6 +578,7 @@ impl Receiver {
             }
         }
     }
+    // ANCHOR_END: wait
 
     /// [`Receiver::wait_for`] for code that is not async.
     pub fn blocking_wait_for<T>(

@@ -11,8 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_known_tree, export_known_tree, provider};
-use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+use common::{assert_known_tree, export_known_tree, grpc_exporter, provider};
 use otlp_testkit::Receiver;
 
 /// `$ROTEL_AGENT`, or the binary inside the installed `rotel` Python package.
@@ -88,12 +87,7 @@ async fn span_tree_survives_an_independent_collector() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let exporter = SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(format!("http://{grpc}"))
-        .build()
-        .unwrap();
-    export_known_tree(provider(exporter));
+    export_known_tree(provider(grpc_exporter(format!("http://{grpc}"), false)));
 
     // The SDK's shutdown only guarantees delivery to rotel; rotel forwards on its own schedule.
     let received = receiver

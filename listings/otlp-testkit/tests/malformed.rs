@@ -6,8 +6,8 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
-use common::{assert_known_tree, export_known_tree, provider};
-use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+use common::{assert_known_tree, export_known_tree, grpc_exporter, http_exporter, provider};
+use opentelemetry_otlp::Protocol;
 use otlp_testkit::Receiver;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
@@ -76,12 +76,8 @@ fn http_rejects_malformed_payloads_and_keeps_serving() {
     assert_eq!(code, 415, "unsupported media type");
 
     // Still serving: a real exporter's spans arrive after the bad requests.
-    let exporter = SpanExporter::builder()
-        .with_http()
-        .with_endpoint(receiver.http_traces_url())
-        .build()
-        .unwrap();
-    export_known_tree(provider(exporter));
+    let url = receiver.http_traces_url();
+    export_known_tree(provider(http_exporter(url, Protocol::HttpBinary, false)));
     let received = receiver.snapshot();
     assert_known_tree(&received);
     assert_eq!(received.rejected_requests, 2);
@@ -150,12 +146,7 @@ async fn grpc_rejects_malformed_payloads_with_invalid_argument() {
         status.message()
     );
 
-    let exporter = SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(receiver.grpc_endpoint())
-        .build()
-        .unwrap();
-    export_known_tree(provider(exporter));
+    export_known_tree(provider(grpc_exporter(receiver.grpc_endpoint(), false)));
     let received = receiver.snapshot();
     assert_known_tree(&received);
     assert_eq!(received.rejected_requests, 1);

@@ -7,8 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{export_known_tree, provider};
-use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+use common::{export_known_tree, grpc_exporter, provider};
 
 const BIN: &str = env!("CARGO_BIN_EXE_otlp-testkit");
 
@@ -42,12 +41,7 @@ async fn prints_each_trace_as_a_tree() {
         }
     });
 
-    let exporter = SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(grpc)
-        .build()
-        .unwrap();
-    export_known_tree(provider(exporter));
+    export_known_tree(provider(grpc_exporter(grpc, false)));
     let printed: Vec<String> = (0..4)
         .map(|_| {
             received

@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::{assert_known_tree, export_known_tree, provider};
-use opentelemetry_otlp::WithHttpConfig as _;
-use opentelemetry_otlp::{Compression, Protocol, SpanExporter, WithExportConfig, WithTonicConfig};
+use common::{assert_known_tree, export_known_tree, grpc_exporter, http_exporter, provider};
+use opentelemetry_otlp::Protocol;
 use otlp_testkit::{Receiver, Transport};
 
 fn assert_transport(receiver: &Receiver, transport: Transport) {
@@ -18,65 +17,38 @@ fn assert_transport(receiver: &Receiver, transport: Transport) {
 #[tokio::test(flavor = "multi_thread")]
 async fn grpc() {
     let receiver = Receiver::start().unwrap();
-    let exporter = SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(receiver.grpc_endpoint())
-        .build()
-        .unwrap();
-    export_known_tree(provider(exporter));
+    export_known_tree(provider(grpc_exporter(receiver.grpc_endpoint(), false)));
     assert_transport(&receiver, Transport::Grpc);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn grpc_gzip() {
     let receiver = Receiver::start().unwrap();
-    let exporter = SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(receiver.grpc_endpoint())
-        .with_compression(Compression::Gzip)
-        .build()
-        .unwrap();
-    export_known_tree(provider(exporter));
+    export_known_tree(provider(grpc_exporter(receiver.grpc_endpoint(), true)));
     assert_transport(&receiver, Transport::Grpc);
 }
 
 #[test]
 fn http_protobuf() {
     let receiver = Receiver::start().unwrap();
-    let exporter = SpanExporter::builder()
-        .with_http()
-        .with_protocol(Protocol::HttpBinary)
-        .with_endpoint(receiver.http_traces_url())
-        .build()
-        .unwrap();
-    export_known_tree(provider(exporter));
+    let url = receiver.http_traces_url();
+    export_known_tree(provider(http_exporter(url, Protocol::HttpBinary, false)));
     assert_transport(&receiver, Transport::HttpProtobuf);
 }
 
 #[test]
 fn http_protobuf_gzip() {
     let receiver = Receiver::start().unwrap();
-    let exporter = SpanExporter::builder()
-        .with_http()
-        .with_protocol(Protocol::HttpBinary)
-        .with_endpoint(receiver.http_traces_url())
-        .with_compression(Compression::Gzip)
-        .build()
-        .unwrap();
-    export_known_tree(provider(exporter));
+    let url = receiver.http_traces_url();
+    export_known_tree(provider(http_exporter(url, Protocol::HttpBinary, true)));
     assert_transport(&receiver, Transport::HttpProtobuf);
 }
 
 #[test]
 fn http_json() {
     let receiver = Receiver::start().unwrap();
-    let exporter = SpanExporter::builder()
-        .with_http()
-        .with_protocol(Protocol::HttpJson)
-        .with_endpoint(receiver.http_traces_url())
-        .build()
-        .unwrap();
-    export_known_tree(provider(exporter));
+    let url = receiver.http_traces_url();
+    export_known_tree(provider(http_exporter(url, Protocol::HttpJson, false)));
     assert_transport(&receiver, Transport::HttpJson);
 }
 
@@ -86,12 +58,7 @@ async fn wait_for_spans_times_out_with_what_did_arrive() {
         .timeout(std::time::Duration::from_millis(300))
         .start()
         .unwrap();
-    let exporter = SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(receiver.grpc_endpoint())
-        .build()
-        .unwrap();
-    export_known_tree(provider(exporter));
+    export_known_tree(provider(grpc_exporter(receiver.grpc_endpoint(), false)));
 
     assert_eq!(receiver.wait_for_spans(2).await.unwrap().spans.len(), 2);
     let error = receiver.wait_for_spans(3).await.unwrap_err();

@@ -6,10 +6,33 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::{
     Span as _, SpanKind, Status, TraceContextExt, Tracer, TracerProvider as _,
 };
-use opentelemetry_otlp::SpanExporter;
+use opentelemetry_otlp::{
+    Compression, Protocol, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
+};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use otlp_testkit::{SpanStatus, Telemetry, assert_child_of};
+
+/// A gRPC span exporter for `endpoint`, optionally gzip-compressed.
+pub fn grpc_exporter(endpoint: impl Into<String>, gzip: bool) -> SpanExporter {
+    let mut builder = SpanExporter::builder().with_tonic().with_endpoint(endpoint);
+    if gzip {
+        builder = builder.with_compression(Compression::Gzip);
+    }
+    builder.build().expect("gRPC span exporter")
+}
+
+/// An OTLP/HTTP span exporter for the full traces `url`, optionally gzip-compressed.
+pub fn http_exporter(url: impl Into<String>, protocol: Protocol, gzip: bool) -> SpanExporter {
+    let mut builder = SpanExporter::builder()
+        .with_http()
+        .with_protocol(protocol)
+        .with_endpoint(url);
+    if gzip {
+        builder = builder.with_compression(Compression::Gzip);
+    }
+    builder.build().expect("HTTP span exporter")
+}
 
 pub fn provider(exporter: SpanExporter) -> SdkTracerProvider {
     SdkTracerProvider::builder()
