@@ -2,7 +2,7 @@
 
 use std::process::{Command, Output};
 
-use otlp_testkit::{Receiver, SpanKind, Telemetry, assert_child_of, assert_same_trace};
+use otlp_testkit::{Receiver, SpanKind, Telemetry, Value, assert_child_of, assert_same_trace};
 use quickstart::{Protocol, checkout, init_tracer_provider, subscriber};
 
 /// Runs two orders with a provider exporting to `endpoint`, then shuts the provider down.
@@ -192,3 +192,49 @@ fn an_unknown_protocol_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+// ANCHOR: traps
+/// An HTTP endpoint set in code is used verbatim: without `/v1/traces` the receiver answers 404,
+/// yet `shutdown()` still returns `Ok` and nothing has arrived.
+#[test]
+fn http_endpoint_in_code_needs_the_signal_path() {
+    let receiver = Receiver::start().expect("receiver");
+    let provider = init_tracer_provider(Protocol::HttpProtobuf, Some(&receiver.http_endpoint()))
+        .expect("provider");
+    tracing::subscriber::with_default(subscriber(&provider), || {
+        tracing::info_span!("lost").in_scope(|| {});
+    });
+    assert!(provider.shutdown().is_ok());
+    assert!(receiver.snapshot().spans.is_empty());
+}
+
+/// The gRPC exporter needs a Tokio reactor when it is built.
+#[test]
+fn grpc_exporter_built_outside_a_runtime_panics() {
+    let built = std::panic::catch_unwind(|| {
+        init_tracer_provider(Protocol::Grpc, Some("http://127.0.0.1:4317"))
+    });
+    assert!(
+        built.is_err(),
+        "building the tonic exporter without a runtime should panic"
+    );
+}
+
+/// `tracing-opentelemetry` exports `u64` fields as strings and `i64` fields as integers.
+#[tokio::test(flavor = "multi_thread")]
+async fn u64_fields_arrive_as_strings() {
+    let receiver = Receiver::start().expect("receiver");
+    let provider = init_tracer_provider(Protocol::Grpc, Some(&receiver.grpc_endpoint())).unwrap();
+    tracing::subscriber::with_default(subscriber(&provider), || {
+        tracing::info_span!("numbers", unsigned = 42_u64, signed = 42_i64).in_scope(|| {});
+    });
+    provider.shutdown().unwrap();
+    let received = receiver.snapshot();
+    let span = received.span("numbers");
+    assert_eq!(
+        span.attributes.get("unsigned"),
+        Some(&Value::String("42".into()))
+    );
+    assert_eq!(span.attributes.get("signed"), Some(&Value::Int(42)));
+}
+// ANCHOR_END: traps
