@@ -21,16 +21,23 @@ fi
 build_args=(-p otlp-testkit)
 for p in "${packages[@]}"; do build_args+=(-p "$p"); done
 cargo build --locked --bins "${build_args[@]}"
+bin="${CARGO_TARGET_DIR:-target}/debug"
 
 receiver_pid=
-stop_receiver() { [ -n "$receiver_pid" ] && kill "$receiver_pid" 2>/dev/null && wait "$receiver_pid" 2>/dev/null; receiver_pid=; }
+stop_receiver() {
+  if [ -n "$receiver_pid" ]; then
+    kill "$receiver_pid" 2>/dev/null || true
+    wait "$receiver_pid" 2>/dev/null || true # killed by us: a non-zero status is expected
+    receiver_pid=
+  fi
+}
 trap stop_receiver EXIT
 
 for p in "${packages[@]}"; do
   dir=$(dirname "$(ls listings/*/"$p"/Cargo.toml 2>/dev/null | head -n 1)")
   [ -f "$dir/Cargo.toml" ] || { echo "regen-output: no listing crate named $p" >&2; exit 1; }
   mkdir -p "$dir/output"
-  NO_COLOR=1 target/debug/otlp-testkit > "$dir/output/receiver.txt" 2>/dev/null &
+  NO_COLOR=1 "$bin/otlp-testkit" > "$dir/output/receiver.txt" 2>/dev/null &
   receiver_pid=$!
   for _ in $(seq 50); do
     (exec 3<>/dev/tcp/127.0.0.1/4317) 2>/dev/null && break
@@ -38,7 +45,7 @@ for p in "${packages[@]}"; do
     sleep 0.1
   done
   # The program's own log goes to stderr; keep both streams, without colour codes.
-  if ! NO_COLOR=1 "target/debug/$p" > "$dir/output/run.txt" 2>&1; then
+  if ! NO_COLOR=1 "$bin/$p" > "$dir/output/run.txt" 2>&1; then
     echo "regen-output: $p failed; its output is in $dir/output/run.txt" >&2
     exit 1
   fi

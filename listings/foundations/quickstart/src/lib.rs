@@ -64,7 +64,11 @@ pub fn init_tracer_provider(
             builder.build()
         }
         Protocol::HttpProtobuf => {
-            let mut builder = SpanExporter::builder().with_http();
+            // Say protobuf explicitly: without it the encoding depends on which features of
+            // opentelemetry-otlp the whole build enabled (`http-json` makes JSON the default).
+            let mut builder = SpanExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
             if let Some(endpoint) = endpoint {
                 builder = builder.with_endpoint(endpoint);
             }

@@ -161,6 +161,33 @@ fn the_binary_honours_otel_exporter_otlp_endpoint() {
     assert_eq!(services, ["quickstart", "quickstart", "renamed", "renamed"]);
 }
 
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is used verbatim, like an endpoint set in code: a base
+/// URL there reaches `/` and gets a 404, reported only on stderr.
+#[test]
+fn the_traces_endpoint_variable_needs_the_signal_path() {
+    let receiver = Receiver::start().expect("receiver");
+    let base = receiver.http_endpoint();
+    let out = run_binary(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &base),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("BatchSpanProcessor.ExportError") && stderr.contains("404"),
+        "{stderr}"
+    );
+    assert!(receiver.snapshot().spans.is_empty());
+
+    let full = receiver.http_traces_url();
+    let out = run_binary(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &full),
+    ]);
+    assert!(out.status.success());
+    assert_eq!(receiver.snapshot().spans.len(), 6);
+}
+
 #[test]
 fn a_collector_that_is_down_is_reported_on_stderr() {
     // Bind and drop a listener to get a port where nothing listens.
