@@ -1,7 +1,7 @@
 //! Consistency checks for the book repository: code blocks come from
 //! `listings/`, includes and links resolve, every page and listing crate is
 //! reachable, content chapters follow the template, and all manifests agree
-//! on dependency versions.
+//! on dependency versions, and every listing crate is a workspace member.
 //!
 //! Entry points are [`check`] and [`check_report`].
 
@@ -11,6 +11,7 @@ mod includes;
 mod links;
 mod manifests;
 mod markdown;
+mod members;
 mod summary;
 
 use std::fmt;
@@ -100,6 +101,7 @@ pub fn check_report(root: &Path) -> Result<Report, CheckError> {
     links::check(&repo, &mut problems);
     chapters::check(&repo, &mut problems);
     manifests::check(&repo, &mut problems)?;
+    members::check(&repo, &mut problems);
 
     problems.sort();
     problems.dedup();

@@ -180,6 +180,16 @@ fn dependency_version_mismatches() {
 }
 
 #[test]
+fn listing_crates_outside_the_workspace() {
+    assert_eq!(
+        problems("not_a_member"),
+        [
+            "listings/patterns/hexagonal/Cargo.toml:1: crate listings/patterns/hexagonal is not a member of the root workspace: add it to [workspace] members in Cargo.toml, or CI never builds it"
+        ]
+    );
+}
+
+#[test]
 fn invalid_manifest_is_reported_at_its_line() {
     assert_eq!(
         problems("invalid_manifest"),
