@@ -13,9 +13,20 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 /// Sends one HTTP/1.1 POST and returns (status code, body).
 fn post(addr: SocketAddr, path: &str, content_type: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    post_with(addr, path, content_type, "", body)
+}
+
+/// [`post`] with extra header lines (each ending in `\r\n`).
+fn post_with(
+    addr: SocketAddr,
+    path: &str,
+    content_type: &str,
+    extra_headers: &str,
+    body: &[u8],
+) -> (u16, Vec<u8>) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n{extra_headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).unwrap();
@@ -81,6 +92,58 @@ fn http_rejects_malformed_payloads_and_keeps_serving() {
     let received = receiver.snapshot();
     assert_known_tree(&received);
     assert_eq!(received.rejected_requests, 2);
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn http_decompresses_gzip_bodies_and_rejects_broken_ones() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    let receiver = Receiver::start().unwrap();
+    let span = Span {
+        trace_id: vec![1; 16],
+        span_id: vec![2; 8],
+        name: "zipped".into(),
+        ..Span::default()
+    };
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span],
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    };
+    let body = gzip(&prost::Message::encode_to_vec(&request));
+    let gzip_header = "Content-Encoding: gzip\r\n";
+    let protobuf = "application/x-protobuf";
+
+    let (code, _) = post_with(
+        receiver.http_addr(),
+        "/v1/traces",
+        protobuf,
+        gzip_header,
+        &body,
+    );
+    assert_eq!(code, 200);
+    assert_eq!(receiver.snapshot().span_names(), ["zipped"]);
+
+    let (code, _) = post_with(
+        receiver.http_addr(),
+        "/v1/traces",
+        protobuf,
+        gzip_header,
+        b"plain",
+    );
+    assert_eq!(code, 400, "a body that claims gzip but is not");
+    assert_eq!(receiver.snapshot().rejected_requests, 1);
 }
 
 /// A gRPC codec that sends raw bytes as the request message.
