@@ -188,6 +188,47 @@ fn the_traces_endpoint_variable_needs_the_signal_path() {
     assert_eq!(receiver.snapshot().spans.len(), 6);
 }
 
+/// `RUST_LOG` filters only what is printed: with everything switched off, spans still export.
+#[test]
+fn rust_log_does_not_filter_what_is_exported() {
+    let receiver = Receiver::start().expect("receiver");
+    let grpc = receiver.grpc_endpoint();
+    let out = run_binary(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &grpc), ("RUST_LOG", "off")]);
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(receiver.snapshot().spans.len(), 6);
+}
+
+/// `OTEL_RESOURCE_ATTRIBUTES` adds to the resource, but the code's `service.name` and
+/// `service.version` win over the same keys there.
+#[test]
+fn code_resource_attributes_override_the_environment() {
+    let receiver = Receiver::start().expect("receiver");
+    let grpc = receiver.grpc_endpoint();
+    let attrs = "service.name=from-env,service.version=9.9.9,deployment.environment.name=staging";
+    let out = run_binary(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &grpc),
+        ("OTEL_RESOURCE_ATTRIBUTES", attrs),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let received = receiver.snapshot();
+    let resource = &received.roots()[0].resource;
+    assert_eq!(resource.str("service.name"), Some("quickstart"));
+    assert_eq!(
+        resource.str("service.version"),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(resource.str("deployment.environment.name"), Some("staging"));
+}
+
 #[test]
 fn a_collector_that_is_down_is_reported_on_stderr() {
     // Bind and drop a listener to get a port where nothing listens.

@@ -66,7 +66,8 @@ async fn spawned_tasks_need_the_subscriber_passed_along() {
 
 // ANCHOR: global-clone
 /// Dropping the last handle of a provider flushes it; a clone held by `global` keeps that from
-/// happening, so only an explicit `shutdown()` is reliable.
+/// happening, so only an explicit `shutdown()` is reliable. The span left behind waits for the
+/// batch processor's 5 s schedule.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_global_clone_keeps_drop_from_flushing() {
     let receiver = Receiver::start().unwrap();
@@ -82,11 +83,24 @@ async fn a_global_clone_keeps_drop_from_flushing() {
     tracing::subscriber::with_default(subscriber(&provider), || {
         tracing::info_span!("still_queued").in_scope(|| {});
     });
+    let dropped = Instant::now();
     drop(provider);
     assert_eq!(
         receiver.snapshot().span_names(),
         ["flushed_by_drop"],
         "nothing new yet"
+    );
+
+    // The span is still queued: the batch processor sends it on its 5 s schedule.
+    let received = receiver
+        .wait_for_spans(2)
+        .await
+        .expect("exported on schedule");
+    assert_eq!(received.span_names(), ["flushed_by_drop", "still_queued"]);
+    assert!(
+        dropped.elapsed() >= Duration::from_secs(4),
+        "{:?}",
+        dropped.elapsed()
     );
 }
 // ANCHOR_END: global-clone
