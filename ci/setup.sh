@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 MDBOOK_VERSION=0.5.4
 MDBOOK_MERMAID_VERSION=0.17.1
 ROTEL_VERSION=0.0.1a15   # an independent OTLP collector (Rust, shipped as a PyPI wheel)
+# Debian packages for the browser tests. Chromium comes from bookworm-security, which replaces
+# old builds, so it is pinned to its major version; the CJK font (for legible screenshots) exactly.
+CHROMIUM_VERSION='156.*'
+FONTS_NOTO_CJK_VERSION=1:20220127+repack1-1
+# npm packages (Pagefind, playwright-core) are pinned in ci/site/package-lock.json.
 
 say() { echo "setup: $*"; }
 
@@ -33,13 +38,13 @@ rust_components() {
 }
 
 mermaid_assets() {
-  # book.toml loads these; they must come from the same mdbook-mermaid that preprocesses pages.
+  # book.toml loads theme/mermaid.min.js; it must be the Mermaid that the pinned mdbook-mermaid
+  # was built for. theme/mermaid-init.js is ours and committed (it follows the page theme).
   local stamp=theme/.mermaid-version
-  if [ -f theme/mermaid.min.js ] && [ -f theme/mermaid-init.js ] \
-     && [ "$(cat "$stamp" 2>/dev/null)" = "$MDBOOK_MERMAID_VERSION" ]; then
+  if [ -f theme/mermaid.min.js ] && [ "$(cat "$stamp" 2>/dev/null)" = "$MDBOOK_MERMAID_VERSION" ]; then
     return
   fi
-  say "writing theme/mermaid*.js from mdbook-mermaid $MDBOOK_MERMAID_VERSION"
+  say "writing theme/mermaid.min.js from mdbook-mermaid $MDBOOK_MERMAID_VERSION"
   local tmp
   tmp=$(mktemp -d)
   printf '[book]\ntitle = "x"\n' > "$tmp/book.toml"
@@ -47,9 +52,42 @@ mermaid_assets() {
     echo "$out" >&2
     exit 1
   fi
-  cp "$tmp/mermaid.min.js" "$tmp/mermaid-init.js" theme/
+  cp "$tmp/mermaid.min.js" theme/
   echo "$MDBOOK_MERMAID_VERSION" > "$stamp"
   rm -rf "$tmp"
+}
+
+site_tools() {
+  # Pagefind (the search index, needed to build the book) and playwright-core (browser tests).
+  if ! command -v npm > /dev/null; then
+    echo "setup: npm is missing; install Node.js 20 or newer (Debian: apt-get install nodejs npm)" >&2
+    exit 1
+  fi
+  local stamp=ci/site/node_modules/.lock-sha256 want
+  want=$(sha256sum ci/site/package-lock.json | awk '{print $1}')
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return; fi
+  say "installing ci/site's npm packages from package-lock.json (npm ci)"
+  if ! (cd ci/site && npm ci --no-audit --no-fund --loglevel=error) > /tmp/setup-npm.log 2>&1; then
+    cat /tmp/setup-npm.log >&2
+    exit 1
+  fi
+  echo "$want" > "$stamp"
+}
+
+apt_package() { # package, version pattern
+  local have
+  have=$(dpkg-query -W -f='${Status} ${Version}' "$1" 2>/dev/null || true)
+  # shellcheck disable=SC2053  # the version is a glob on purpose
+  if [[ $have == "install ok installed "* && ${have#install ok installed } == $2 ]]; then return; fi
+  say "installing Debian package $1=$2 (found: ${have:-none})"
+  local sudo=()
+  if [ "$(id -u)" != 0 ]; then sudo=(sudo); fi
+  if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      "$1=$2" > /tmp/setup-apt.log 2>&1; then
+    "${sudo[@]}" apt-get update -q > /dev/null 2>&1 || true
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      "$1=$2" > /tmp/setup-apt.log 2>&1 || { cat /tmp/setup-apt.log >&2; exit 1; }
+  fi
 }
 
 rotel() {
@@ -66,6 +104,9 @@ rust_components
 need_cargo_tool mdbook mdbook "$MDBOOK_VERSION"
 need_cargo_tool mdbook-mermaid mdbook-mermaid "$MDBOOK_MERMAID_VERSION"
 mermaid_assets
+site_tools
 if [ "${1:-all}" != book ]; then
   rotel
+  apt_package chromium "$CHROMIUM_VERSION"
+  apt_package fonts-noto-cjk "$FONTS_NOTO_CJK_VERSION"
 fi
