@@ -1,7 +1,20 @@
-//! Consistency checks for the book repository: code blocks come from
-//! `listings/`, includes and links resolve, every page and listing crate is
-//! reachable, content chapters follow the template, and all manifests agree
-//! on dependency versions, and every listing crate is a workspace member.
+//! Consistency checks for the book repository, one module per rule:
+//!
+//! 1. `rust`/`toml` code blocks hold only includes from `listings/` (`includes`);
+//! 2. includes resolve to existing files, anchors and line ranges, and anchors
+//!    in listing files are balanced (`includes`);
+//! 3. every listing crate is included by some page, every page is in
+//!    `SUMMARY.md` and every `SUMMARY.md` link resolves (`summary`);
+//! 4. relative links and their fragments resolve (`links`);
+//! 5. content chapters have a mermaid diagram and the template sections in
+//!    order (`chapters`);
+//! 6. all manifests require a crate with the same version string (`manifests`);
+//! 7. every listing crate is a workspace member (`members`);
+//! 8. no typed versions of the tracked crates or the toolchain in `src/`
+//!    (`typed_versions`);
+//! 9. each content chapter has one `{{#verified-env}}` before its first `##`
+//!    heading, and version markers take only the forms `ci/mdbook-versions`
+//!    renders (`version_markers`).
 //!
 //! Entry points are [`check`] and [`check_report`].
 
@@ -13,6 +26,8 @@ mod manifests;
 mod markdown;
 mod members;
 mod summary;
+mod typed_versions;
+mod version_markers;
 
 use std::fmt;
 use std::fs;
@@ -80,7 +95,7 @@ impl std::error::Error for CheckError {
 pub struct Report {
     /// Sorted by path, then line.
     pub problems: Vec<Problem>,
-    /// Book pages: `.md` files under `src/` except `SUMMARY.md` and `src/generated/`.
+    /// Book pages: `.md` files under `src/` except `SUMMARY.md`.
     pub pages: usize,
     /// Crates (directories with a `Cargo.toml`) under `listings/`.
     pub listing_crates: usize,
@@ -102,6 +117,8 @@ pub fn check_report(root: &Path) -> Result<Report, CheckError> {
     chapters::check(&repo, &mut problems);
     manifests::check(&repo, &mut problems)?;
     members::check(&repo, &mut problems);
+    typed_versions::check(&repo, &mut problems)?;
+    version_markers::check(&repo, &mut problems);
 
     problems.sort();
     problems.dedup();
@@ -126,7 +143,7 @@ const CONTENT_DIRS: [&str; 6] = [
 pub(crate) struct Repo {
     /// Absolute, lexically normalized root.
     root: PathBuf,
-    /// Every `.md` file under `src/`, including `SUMMARY.md` and fragments.
+    /// Every `.md` file under `src/`, including `SUMMARY.md`.
     pages: Vec<Page>,
     /// Every file under `listings/` outside `target/` directories.
     listing_files: Vec<PathBuf>,
@@ -148,13 +165,9 @@ impl Page {
         self.rel == Path::new("src/SUMMARY.md")
     }
 
-    fn is_fragment(&self) -> bool {
-        self.rel.starts_with("src/generated")
-    }
-
     /// A real page of the book, which must appear in `SUMMARY.md`.
     fn is_book_page(&self) -> bool {
-        !self.is_summary() && !self.is_fragment()
+        !self.is_summary()
     }
 
     fn is_content_chapter(&self) -> bool {

@@ -161,7 +161,7 @@ fn content_chapter_sections_out_of_order() {
     assert_eq!(
         problems("section_order"),
         [
-            "src/frameworks/axum.md:20: section \"故障排查\" is out of order: it must come before \"检查清单\""
+            "src/frameworks/axum.md:22: section \"故障排查\" is out of order: it must come before \"检查清单\""
         ]
     );
 }
@@ -196,6 +196,64 @@ fn invalid_manifest_is_reported_at_its_line() {
         [
             "listings/demo/bad/Cargo.toml:3: invalid TOML: string values must be quoted, expected literal string"
         ]
+    );
+}
+
+#[test]
+fn typed_versions_of_tracked_crates() {
+    let advice = "write {{#verified-env}} or {{#versions}}, which read versions from Cargo.lock";
+    let expected: Vec<String> = [
+        "src/README.md:3: typed version 0.33 of opentelemetry",
+        "src/README.md:3: typed version 1.54.1 of tokio",
+        "src/README.md:3: typed version 1.95.0 of the Rust toolchain",
+        "src/README.md:7: typed version 0.3.23 of tracing-subscriber",
+        "src/README.md:8: typed version 0.33 of opentelemetry_sdk",
+        "src/README.md:10: typed version 0.14 of tonic",
+        "src/README.md:10: typed version 0.33 of opentelemetry-otlp",
+        "src/README.md:10: typed version 0.8 of axum",
+        "src/README.md:10: typed version 1.95 of the Rust toolchain",
+        "src/README.md:12: typed version 0.33 of opentelemetry_sdk",
+        "src/README.md:12: typed version 0.34 of tracing-opentelemetry",
+        "src/README.md:14: typed version 0.14.9, the locked version of tonic",
+        "src/README.md:14: typed version 1.54.1, the locked version of tokio",
+        "src/appendix/notes.md:5: typed version 1.95.0 of the Rust toolchain",
+        "src/appendix/notes.md:8: typed version 0.33.1, the locked version of opentelemetry, opentelemetry_sdk",
+    ]
+    .iter()
+    .map(|problem| format!("{problem}: {advice}"))
+    .collect();
+    // Lines 16 to 20 hold numbers that are not versions of tracked crates.
+    assert_eq!(problems("typed_version"), expected);
+}
+
+#[test]
+fn verified_env_and_version_markers() {
+    assert_eq!(
+        problems("version_marker"),
+        [
+            "src/README.md:7: unknown version marker {{ #verified-env }}: mdbook-versions renders only {{#versions}} and {{#verified-env}} (write \\{{ #verified-env }} to show it as text)",
+            "src/README.md:7: unknown version marker {{#versions all}}: mdbook-versions renders only {{#versions}} and {{#verified-env}} (write \\{{#versions all}} to show it as text)",
+            "src/README.md:9: unknown version marker {{#verified-env: mdbook-versions renders only {{#versions}} and {{#verified-env}} (write \\{{#verified-env to show it as text)",
+            "src/foundations/late.md:12: {{#verified-env}} must come before the first ## heading (line 10)",
+            "src/foundations/late.md:16: another {{#verified-env}} (the first is on line 12): a chapter has exactly one",
+            "src/foundations/none.md:1: content chapter has no {{#verified-env}}: put it on its own line after the opening sentences, before the first ## heading",
+            "src/patterns/inline.md:3: {{#verified-env}} must stand alone on its own line outside code blocks: it renders a blockquote",
+        ]
+    );
+}
+
+#[test]
+fn invalid_cargo_lock_is_reported() {
+    let root = std::env::temp_dir().join(format!("book-checker-lock-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&root);
+    copy_dir(&fixture("good"), &root);
+    fs::write(root.join("Cargo.lock"), "version = 4\n[[package]\n").unwrap();
+
+    let found = problems_in(&root);
+    fs::remove_dir_all(&root).unwrap();
+    assert_eq!(
+        found,
+        ["Cargo.lock:2: invalid TOML: unclosed array table, expected `]`"]
     );
 }
 
