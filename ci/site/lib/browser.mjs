@@ -58,7 +58,8 @@ export async function openPage(context, base, path) {
     const problems = [];
     page.on('console', (msg) => {
         if (msg.type() === 'error') {
-            problems.push(`console error: ${msg.text()}`);
+            const where = msg.location()?.url;
+            problems.push(`console error: ${msg.text()}${where ? ` (${where})` : ''}`);
         }
     });
     page.on('pageerror', (err) => problems.push(`uncaught exception: ${err.message}`));
@@ -72,6 +73,17 @@ export async function openPage(context, base, path) {
     });
     await page.goto(new URL(path, base).href, { waitUntil: 'load' });
     return { page, problems };
+}
+
+/** Picks `theme` with the theme switcher in the menu bar, as a reader does. */
+export async function switchTheme(page, theme) {
+    // The menu bar slides away while the reader scrolls down; it is there at the top.
+    await page.evaluate(() => window.scrollTo(0, 0));
+    if (!await page.isVisible('#mdbook-theme-list')) {
+        await page.click('#mdbook-theme-toggle');
+    }
+    await page.click(`#mdbook-theme-${theme}`);
+    await page.waitForFunction((t) => document.documentElement.classList.contains(t), theme);
 }
 
 /** Waits until every Mermaid block on the page has been drawn for the page's current theme. */

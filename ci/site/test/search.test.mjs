@@ -1,0 +1,147 @@
+// Search, as a reader uses it: Pagefind's index finds Chinese words and API names, the dialog
+// opens from the button and the `s` / `/` keys, and a result lands on its heading.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+
+import { chapterPages, openPage, startSite } from '../lib/browser.mjs';
+
+const { terms } = JSON.parse(readFileSync(new URL('../search-terms.json', import.meta.url)));
+
+let site;
+let context;
+before(async () => {
+    site = await startSite();
+    context = await site.browser.newContext({ viewport: { width: 1280, height: 900 } });
+});
+after(async () => {
+    await site?.close();
+});
+
+// Searches with Pagefind's own API inside a book page; returns the first results' URLs and texts.
+async function search(page, term, count = 3) {
+    return page.evaluate(async ([bundle, t, n]) => {
+        const pagefind = await import(bundle);
+        await pagefind.init();
+        const found = await pagefind.search(t);
+        const data = await Promise.all(found.results.slice(0, n).map((r) => r.data()));
+        return { total: found.results.length, results: data.map((d) => ({ url: d.url, title: d.meta.title, content: d.content })) };
+    }, [new URL('pagefind/pagefind.js', site.url).href, term, count]);
+}
+
+test('mdBook\'s own search is off: no search index, no second search box', async () => {
+    const { page } = await openPage(context, site.url, 'index.html');
+    assert.equal(await page.$('#mdbook-searchbar'), null);
+    assert.equal(await page.$('#mdbook-search-toggle'), null);
+    assert.equal(await page.evaluate(() => typeof window.path_to_searchindex_js), 'undefined');
+    assert.equal(await page.$$eval('#book-search-toggle', (b) => b.length), 1);
+    await page.close();
+});
+
+test('each listed term finds its chapter among the first three results', async () => {
+    const { page, problems } = await openPage(context, site.url, 'index.html');
+    const misses = [];
+    for (const { term, page: expected } of terms) {
+        const { results } = await search(page, term);
+        const urls = results.map((r) => r.url.replace(/^\//, '') || 'index.html');
+        if (!urls.includes(expected)) {
+            misses.push(`${term}: expected ${expected} in the first three, got [${urls.join(', ')}]`);
+        }
+    }
+    assert.ok(terms.some((t) => /^[A-Za-z]/.test(t.term)), 'the list has an English API name too');
+    assert.ok(terms.some((t) => /\p{Script=Han}/u.test(t.term)), 'the list has Chinese terms');
+    assert.deepEqual(misses, []);
+    assert.deepEqual(problems, []);
+    await page.close();
+});
+
+test('only chapter content is indexed: every chapter, nothing else, without navigation', async () => {
+    const { page } = await openPage(context, site.url, 'index.html');
+    const chapters = await chapterPages(context, site.url);
+    // Every chapter is findable by its title, and no result is a page that is not a chapter.
+    const seen = new Set();
+    for (const chapter of chapters) {
+        const { results } = await search(page, chapter.title, 10);
+        const urls = results.map((r) => r.url.replace(/^\//, '') || 'index.html');
+        assert.ok(urls.includes(chapter.href), `searching "${chapter.title}" gives [${urls}]`);
+        urls.forEach((u) => seen.add(u));
+    }
+    const hrefs = new Set(chapters.map((c) => c.href));
+    assert.deepEqual([...seen].filter((u) => !hrefs.has(u)), [], 'results that are not chapters');
+    // The indexed text of a chapter starts with its own title, not with the sidebar or menu bar,
+    // and never contains the sidebar's list of chapters or the Mermaid source.
+    const sidebarRun = chapters.slice(0, 3).map((c) => c.title).join(' ');
+    for (const chapter of chapters) {
+        const { results } = await search(page, chapter.title, 10);
+        const hit = results.find((r) => (r.url.replace(/^\//, '') || 'index.html') === chapter.href);
+        assert.ok(hit.content.startsWith(chapter.title), `${chapter.href}: indexed text starts "${hit.content.slice(0, 40)}"`);
+        assert.ok(!hit.content.includes(sidebarRun), `${chapter.href}: the sidebar is indexed`);
+        assert.ok(!/flowchart|sequenceDiagram|-->|->>/.test(hit.content), `${chapter.href}: Mermaid source is indexed`);
+    }
+    await page.close();
+});
+
+test('a word that is nowhere in the book finds nothing', async () => {
+    const { page } = await openPage(context, site.url, 'index.html');
+    for (const term of ['纠缠', 'zyxwvut']) {
+        assert.equal((await search(page, term)).total, 0, term);
+    }
+    await page.close();
+});
+
+test('the button, `s` and `/` open the search dialog; a result lands on its heading', async () => {
+    const { page, problems } = await openPage(context, site.url, 'foundations/quickstart.html');
+    const input = '#book-search .pagefind-ui__search-input';
+
+    await page.click('#book-search-toggle');
+    await page.waitForSelector(input, { state: 'visible' });
+    assert.equal(await page.evaluate(() => document.activeElement?.classList.contains('pagefind-ui__search-input')), true);
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('#book-search', { state: 'hidden' });
+
+    for (const key of ['s', '/']) {
+        await page.keyboard.press(key);
+        await page.waitForSelector(input, { state: 'visible' });
+        // The key opened the dialog; it was not typed into the box.
+        assert.equal(await page.inputValue(input), '', `after pressing ${key}`);
+        await page.keyboard.press('Escape');
+        await page.waitForSelector('#book-search', { state: 'hidden' });
+    }
+
+    // Typing in the box, arrow keys included, stays in the box: mdBook's arrow-key page turns
+    // must not fire.
+    const before = page.url();
+    await page.keyboard.press('s');
+    await page.fill(input, '进程内接收端');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowLeft');
+    assert.equal(page.url(), before);
+
+    // Results show the chapter title, its matching headings and excerpts with the match marked.
+    // Pagefind draws placeholders first and fills each result in when its fragment has loaded.
+    const result = page.locator('#book-search .pagefind-ui__result')
+        .filter({ has: page.locator('.pagefind-ui__result-title', { hasText: '测试你的遥测' }) })
+        .first();
+    await result.waitFor();
+    assert.ok(await result.locator('mark').count() > 0, 'no highlighted match');
+    const sub = result.locator('.pagefind-ui__result-nested .pagefind-ui__result-link').first();
+    const heading = (await sub.innerText()).trim();
+    const href = await sub.getAttribute('href');
+    assert.match(href, /testing-telemetry\.html#[\w-]+$/);
+
+    await sub.click();
+    await page.waitForURL(/testing-telemetry\.html#/);
+    const id = decodeURIComponent(new URL(page.url()).hash.slice(1));
+    const landed = await page.evaluate((i) => {
+        const el = document.getElementById(i);
+        if (!el) return null;
+        const box = el.getBoundingClientRect();
+        return { text: el.textContent.trim(), top: box.top, tag: el.tagName };
+    }, id);
+    assert.ok(landed, `no element with id ${id}`);
+    assert.match(landed.tag, /^H[1-6]$/);
+    assert.ok(landed.text.includes(heading.replace(/^\W+/, '')) || heading.includes(landed.text), `${landed.text} vs ${heading}`);
+    assert.ok(landed.top >= 0 && landed.top < 300, `heading is at ${landed.top}px, not at the top`);
+    assert.deepEqual(problems, []);
+    await page.close();
+});
