@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the book into book/ and fails on any warning or error mdBook (or a preprocessor) prints.
+# Builds the book and fails on any warning or error mdBook, a preprocessor or a renderer prints.
+# Two renderers run: html (the site, book/html) and pagefind (its search index, book/html/pagefind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
@@ -15,4 +16,4 @@ if problems=$(grep -vE '^ *(\x1b\[[0-9;]*m)* *INFO' "$log"); then
   echo "build-book: mdbook build printed warnings (above); the book must build cleanly" >&2
   exit 1
 fi
-echo "build-book: book/ built with no warnings"
+echo "build-book: book/html built, search index included, with no warnings"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The book checker alone: includes, anchors, links, template sections, one version per crate,
-# no typed versions and the version markers. Fast enough to run before every commit.
+# no typed versions and the version markers; then every Mermaid diagram is parsed by the Mermaid
+# the book ships (in headless Chromium). Fast enough to run before every commit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo run --quiet --locked -p book-checker -- .
+node ci/site/check-mermaid.mjs

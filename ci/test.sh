@@ -22,6 +22,8 @@ step test     cargo test --workspace --locked
 step book     ci/build-book.sh
 step doctest  mdbook test
 step checker  ci/check-book.sh
+step browser  node --test --test-concurrency=1 ci/site/test/
+step weight   node ci/site/page-weight.mjs
 
 echo
 echo "==> all checks passed"
