@@ -10,26 +10,13 @@
 
 use std::collections::BTreeMap;
 
+// The crates whose versions the book shows: the preprocessor's own list, so this rule and the
+// rendered versions never disagree about which crates count.
+use mdbook_versions::TRACKED;
 use toml::{Table, Value};
 
 use crate::manifests::line_of;
 use crate::{CheckError, Problem, Repo, read_text};
-
-/// The crates whose versions the book shows; the same list as `ci/mdbook-versions`.
-const TRACKED: [&str; 12] = [
-    "opentelemetry",
-    "opentelemetry_sdk",
-    "opentelemetry-otlp",
-    "opentelemetry-proto",
-    "opentelemetry-semantic-conventions",
-    "opentelemetry-appender-tracing",
-    "tracing",
-    "tracing-subscriber",
-    "tracing-opentelemetry",
-    "tokio",
-    "tonic",
-    "axum",
-];
 
 /// Names of the toolchain that a typed version may follow.
 const TOOLCHAIN: [&str; 3] = ["rustc", "Rust", "rust"];

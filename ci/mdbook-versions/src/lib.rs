@@ -30,8 +30,8 @@ use serde_json::{Map, Value};
 use markers::{Found, Marker, scan};
 use versions::{Lock, listing_crates, rust_version, sorted};
 
-/// The crates whose versions the book shows, in the order it shows them. The book checker keeps
-/// the same list for its rule against typed versions.
+/// The crates whose versions the book shows, in the order it shows them. The book checker's rule
+/// against typed versions uses this list too.
 pub const TRACKED: [&str; 12] = [
     "opentelemetry",
     "opentelemetry_sdk",
