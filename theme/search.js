@@ -42,6 +42,7 @@
             load('link', { rel: 'stylesheet', href: new URL('pagefind-ui.css', bundle).href }),
             load('script', { src: new URL('pagefind-ui.js', bundle).href }),
         ]).then(() => {
+            dialog.querySelector('#book-search-ui').textContent = '';
             new PagefindUI({
                 element: '#book-search-ui',
                 bundlePath: bundle.href,
@@ -68,7 +69,14 @@
         if (!dialog.open) {
             dialog.showModal();
         }
-        await loadUi();
+        try {
+            await loadUi();
+        } catch (err) {
+            // Pagefind needs the pages served over HTTP (file:// cannot load its index).
+            dialog.querySelector('#book-search-ui').textContent =
+                `搜索索引没有加载成功（${err.message}）。请通过 HTTP 访问本书，例如运行 ci/serve.sh。`;
+            return;
+        }
         const input = dialog.querySelector('input');
         if (input) {
             input.focus();

@@ -145,3 +145,13 @@ test('the button, `s` and `/` open the search dialog; a result lands on its head
     assert.deepEqual(problems, []);
     await page.close();
 });
+
+test('when the index cannot load, the dialog says so instead of staying blank', async () => {
+    const ctx = await site.browser.newContext();
+    await ctx.route('**/pagefind/**', (route) => route.abort());
+    const { page } = await openPage(ctx, site.url, 'index.html');
+    await page.keyboard.press('/');
+    await page.waitForFunction(() => document.querySelector('#book-search-ui')?.textContent.includes('搜索索引没有加载成功'));
+    assert.match(await page.innerText('#book-search-ui'), /ci\/serve\.sh/);
+    await ctx.close();
+});
