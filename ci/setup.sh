@@ -38,23 +38,25 @@ rust_components() {
 }
 
 mermaid_assets() {
-  # book.toml loads theme/mermaid.min.js; it must be the Mermaid that the pinned mdbook-mermaid
-  # was built for. theme/mermaid-init.js is ours and committed (it follows the page theme).
-  local stamp=theme/.mermaid-version
-  if [ -f theme/mermaid.min.js ] && [ "$(cat "$stamp" 2>/dev/null)" = "$MDBOOK_MERMAID_VERSION" ]; then
-    return
-  fi
-  say "writing theme/mermaid.min.js from mdbook-mermaid $MDBOOK_MERMAID_VERSION"
-  local tmp
+  # Mermaid itself (2.6 MB, about 760 KB gzip) must be the build the pinned mdbook-mermaid was
+  # made for. It goes to src/vendor/, which mdBook copies to the site as it is, instead of into
+  # additional-js, which would load it on every page: theme/mermaid-init.js fetches it only on
+  # pages that have a diagram. Not committed; rewritten whenever it differs from what the pinned
+  # mdbook-mermaid carries (writing it to a temporary book takes a moment).
+  local target=src/vendor/mermaid.min.js tmp
   tmp=$(mktemp -d)
   printf '[book]\ntitle = "x"\n' > "$tmp/book.toml"
   if ! out=$(mdbook-mermaid install "$tmp" 2>&1); then
     echo "$out" >&2
+    rm -rf "$tmp"
     exit 1
   fi
-  cp "$tmp/mermaid.min.js" theme/
-  echo "$MDBOOK_MERMAID_VERSION" > "$stamp"
-  rm -rf "$tmp"
+  if ! cmp -s "$tmp/mermaid.min.js" "$target"; then
+    say "writing $target from mdbook-mermaid $MDBOOK_MERMAID_VERSION"
+    mkdir -p src/vendor
+    cp "$tmp/mermaid.min.js" "$target"
+  fi
+  rm -rf "$tmp" theme/mermaid.min.js theme/.mermaid-version src/vendor/.mermaid-version
 }
 
 site_tools() {

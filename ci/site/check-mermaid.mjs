@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Parses every ```mermaid block under <root>/src with the Mermaid build the book ships
-// (theme/mermaid.min.js), inside Chromium, and reports each diagram Mermaid cannot parse as
+// (src/vendor/mermaid.min.js), inside Chromium, and reports each diagram Mermaid cannot parse as
 // `src/<file>.md:<line>: …`. Without this a typo ships as a red "Syntax error" box.
 //
 //   node ci/site/check-mermaid.mjs [ROOT]      (ROOT defaults to the repository)
@@ -10,7 +10,7 @@ import { join, relative } from 'node:path';
 import { REPO, launch } from './lib/browser.mjs';
 
 const root = process.argv[2] || REPO;
-const mermaidJs = join(REPO, 'theme', 'mermaid.min.js');
+const mermaidJs = join(REPO, 'src', 'vendor', 'mermaid.min.js');
 
 function markdownFiles(dir) {
     return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

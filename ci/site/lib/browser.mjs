@@ -51,11 +51,14 @@ export async function startSite() {
 
 /**
  * Opens `path` in a new page of `context` and records what went wrong while it loaded and ran:
- * console errors, uncaught exceptions, failed requests and HTTP error responses.
+ * console errors, uncaught exceptions, failed requests and HTTP error responses; and every URL
+ * it requested.
  */
 export async function openPage(context, base, path) {
     const page = await context.newPage();
     const problems = [];
+    const requests = [];
+    page.on('request', (req) => requests.push(req.url()));
     page.on('console', (msg) => {
         if (msg.type() === 'error') {
             const where = msg.location()?.url;
@@ -72,7 +75,7 @@ export async function openPage(context, base, path) {
         }
     });
     await page.goto(new URL(path, base).href, { waitUntil: 'load' });
-    return { page, problems };
+    return { page, problems, requests };
 }
 
 /** Picks `theme` with the theme switcher in the menu bar, as a reader does. */

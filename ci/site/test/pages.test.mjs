@@ -42,6 +42,12 @@ test('every page loads with no console error, exception or failed request', asyn
         // Give late requests (fonts, lazily loaded scripts) a chance to fail.
         await opened.page.waitForLoadState('networkidle');
         problems.push(...opened.problems.map((p) => `${path}: ${p}`));
+        // Mermaid (about 760 KB gzip) is fetched by the pages that draw diagrams, and only by them.
+        const diagrams = await opened.page.locator('pre.mermaid').count();
+        const fetched = opened.requests.some((u) => u.endsWith('/vendor/mermaid.min.js'));
+        if (fetched !== diagrams > 0) {
+            problems.push(`${path}: ${diagrams} diagrams, but Mermaid was${fetched ? '' : ' not'} fetched`);
+        }
         await opened.page.close();
     }
     await context.close();
