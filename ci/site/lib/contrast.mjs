@@ -1,8 +1,11 @@
-// Runs inside the page (passed to page.evaluate): measures how readable each rendered Mermaid
-// diagram is. For every piece of text it finds what is drawn behind it (the node, actor or note
-// shape, or the page) and computes the WCAG contrast ratio; for every edge line, the ratio of its
-// stroke against the page background. Returns the worst cases found.
-export function measureDiagrams() {
+// Runs inside the page (passed to page.evaluate, so it must be self-contained): WCAG contrast
+// ratios, worst first.
+//
+// measureContrast() looks at the rendered Mermaid diagrams: for every piece of text it finds what
+// is drawn behind it (the node, actor or note shape, or the page); for every edge line, it takes
+// its stroke against the page background. measureContrast(selector) looks at the HTML elements
+// matching selector instead: their text colour against the first opaque background at or above them.
+export function measureContrast(selector = null) {
     function parse(color) {
         const m = color && color.match(/rgba?\(([^)]+)\)/);
         if (!m) {
@@ -58,6 +61,18 @@ export function measureDiagrams() {
 
     const texts = [];
     const lines = [];
+    if (selector !== null) {
+        for (const el of document.querySelectorAll(selector)) {
+            let bg = null;
+            for (let at = el; at && !bg; at = at.parentElement) {
+                const c = parse(getComputedStyle(at).backgroundColor);
+                if (c && c.a === 1) bg = c;
+            }
+            const ink = parse(getComputedStyle(el).color);
+            texts.push({ text: el.textContent.trim().slice(0, 40), ratio: ratio(over(ink, bg || page), bg || page) });
+        }
+        return { texts: texts.sort((p, q) => p.ratio - q.ratio), lines };
+    }
     for (const svg of document.querySelectorAll('pre.mermaid svg')) {
         svg.scrollIntoView({ block: 'center' });
         const labels = [

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import {
     DARK_THEMES, THEMES, htmlPages, mermaidSettled, openPage, startSite, switchTheme,
 } from '../lib/browser.mjs';
-import { measureDiagrams } from '../lib/contrast.mjs';
+import { measureContrast } from '../lib/contrast.mjs';
 
 // WCAG 2 AA: 4.5:1 for text, 3:1 for the graphical lines that carry meaning.
 const MIN_TEXT_CONTRAST = 4.5;
@@ -83,7 +83,7 @@ test('diagrams are SVG, error-free and readable in all five themes, across theme
             });
             const scheme = await page.evaluate(() => getComputedStyle(document.documentElement).colorScheme);
             assert.equal(scheme.includes('dark'), DARK_THEMES.includes(theme), `${where}: color-scheme ${scheme}`);
-            const { texts, lines } = await page.evaluate(measureDiagrams);
+            const { texts, lines } = await page.evaluate(measureContrast);
             if (state.length > 0 && (texts.length === 0 || lines.length === 0)) {
                 failures.push(`${where}: found ${texts.length} labels and ${lines.length} lines to measure`);
             }

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 
-import { chapterPages, openPage, startSite } from '../lib/browser.mjs';
+import { THEMES, chapterPages, openPage, startSite, switchTheme } from '../lib/browser.mjs';
+import { measureContrast } from '../lib/contrast.mjs';
 
 const { terms } = JSON.parse(readFileSync(new URL('../search-terms.json', import.meta.url)));
 
@@ -154,4 +155,26 @@ test('when the index cannot load, the dialog says so instead of staying blank', 
     await page.waitForFunction(() => document.querySelector('#book-search-ui')?.textContent.includes('搜索索引没有加载成功'));
     assert.match(await page.innerText('#book-search-ui'), /ci\/serve\.sh/);
     await ctx.close();
+});
+
+test('results and highlighted matches are readable in all five themes', async () => {
+    const { page, problems } = await openPage(context, site.url, 'foundations/quickstart.html');
+    const failures = [];
+    for (const theme of THEMES) {
+        await switchTheme(page, theme);
+        await page.keyboard.press('s');
+        await page.fill('#book-search .pagefind-ui__search-input', 'BatchSpanProcessor');
+        await page.locator('#book-search mark').first().waitFor();
+        const { texts } = await page.evaluate(measureContrast,
+            '#book-search mark, #book-search .pagefind-ui__result-link, #book-search .pagefind-ui__result-excerpt');
+        assert.ok(texts.length > 0);
+        for (const t of texts.filter((t) => t.ratio < 4.5)) {
+            failures.push(`${theme}: "${t.text}" has contrast ${t.ratio.toFixed(2)}:1`);
+        }
+        await page.keyboard.press('Escape');
+        await page.waitForSelector('#book-search', { state: 'hidden' });
+    }
+    assert.deepEqual(failures, []);
+    assert.deepEqual(problems, []);
+    await page.close();
 });
