@@ -99,6 +99,14 @@
     button.addEventListener('click', open);
     document.querySelector('#mdbook-menu-bar .left-buttons').append(button);
 
+    // mdBook's keyboard help (the `?` key) lists the search keys only for its own search.
+    const help = document.querySelector('#mdbook-help-popup p');
+    if (help) {
+        const line = document.createElement('p');
+        line.innerHTML = 'Press <kbd>S</kbd> or <kbd>/</kbd> to search in the book';
+        help.after(line);
+    }
+
     document.addEventListener('keydown', (e) => {
         if (e.altKey || e.ctrlKey || e.metaKey || dialog.open) {
             return;

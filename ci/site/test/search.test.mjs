@@ -100,6 +100,13 @@ test('the button, `s` and `/` open the search dialog; a result lands on its head
     await page.keyboard.press('Escape');
     await page.waitForSelector('#book-search', { state: 'hidden' });
 
+    // mdBook's keyboard help names the search keys.
+    await page.keyboard.press('?');
+    await page.waitForSelector('#mdbook-help-popup', { state: 'visible' });
+    assert.match(await page.innerText('#mdbook-help-popup'), /Press S or \/ to search/);
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('#mdbook-help-popup', { state: 'hidden' });
+
     for (const key of ['s', '/']) {
         await page.keyboard.press(key);
         await page.waitForSelector(input, { state: 'visible' });
