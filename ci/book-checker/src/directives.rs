@@ -1,6 +1,6 @@
-//! mdBook directives: `{{#include}}` / `{{#rustdoc_include}}` in pages,
-//! `ANCHOR:` / `ANCHOR_END:` markers in included files, and the
-//! `{{#versions}}` / `{{#verified-env}}` markers of `ci/mdbook-versions`.
+//! mdBook directives: `{{#include}}` / `{{#rustdoc_include}}` in pages and
+//! `ANCHOR:` / `ANCHOR_END:` markers in included files. (The version markers
+//! are read with `mdbook_versions::markers`, the preprocessor's own scanner.)
 
 use std::ops::Range;
 
@@ -112,58 +112,6 @@ fn anchor_name(rest: &str) -> Option<&str> {
     (len > 0).then(|| &rest[..len])
 }
 
-/// A `{{#versions…}}` or `{{#verified-env…}}` form in a line, read the way
-/// `ci/mdbook-versions` reads it.
-#[derive(Debug, PartialEq, Eq)]
-pub enum VersionMarker<'a> {
-    /// `{{#versions}}`: the table of verified versions.
-    Versions,
-    /// `{{#verified-env}}`: a chapter's one-line note; `alone` if nothing else is on the line.
-    VerifiedEnv { alone: bool },
-    /// Escaped with a backslash: shown as text.
-    Escaped,
-    /// Any other form, which the preprocessor rejects.
-    Unknown(&'a str),
-}
-
-pub const VERSIONS: &str = "{{#versions}}";
-pub const VERIFIED_ENV: &str = "{{#verified-env}}";
-
-/// Finds the version markers in a line. A form starts at `{{`, optional
-/// whitespace and `#versions` or `#verified-env` (as a prefix), and ends at
-/// the next `}}` or the end of the line.
-pub fn find_version_markers(line: &str) -> Vec<VersionMarker<'_>> {
-    let mut found = Vec::new();
-    let mut from = 0;
-    while let Some(offset) = line[from..].find("{{") {
-        let start = from + offset;
-        let after = &line[start + 2..];
-        let is_marker = after
-            .trim_start()
-            .strip_prefix('#')
-            .is_some_and(|name| name.starts_with("versions") || name.starts_with("verified-env"));
-        if !is_marker {
-            from = start + 1;
-            continue;
-        }
-        let end = after.find("}}").map_or(line.len(), |k| start + 2 + k + 2);
-        let text = &line[start..end];
-        found.push(if start > 0 && line.as_bytes()[start - 1] == b'\\' {
-            VersionMarker::Escaped
-        } else if text == VERSIONS {
-            VersionMarker::Versions
-        } else if text == VERIFIED_ENV {
-            VersionMarker::VerifiedEnv {
-                alone: line.trim() == VERIFIED_ENV,
-            }
-        } else {
-            VersionMarker::Unknown(text)
-        });
-        from = end;
-    }
-    found
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,33 +163,5 @@ mod tests {
         );
         assert_eq!(anchor_marker("// ANCHOR:"), None);
         assert_eq!(anchor_marker("let x = 1;"), None);
-    }
-
-    #[test]
-    fn version_markers() {
-        assert_eq!(
-            find_version_markers("{{#verified-env}}"),
-            [VersionMarker::VerifiedEnv { alone: true }]
-        );
-        assert_eq!(
-            find_version_markers(r"见 {{#versions}}，写法 `\{{#verified-env}}` {{#verified-env}}"),
-            [
-                VersionMarker::Versions,
-                VersionMarker::Escaped,
-                VersionMarker::VerifiedEnv { alone: false }
-            ]
-        );
-        assert_eq!(
-            find_version_markers(
-                "{{#versions all}} {{ #verified-env }} {{#versionsx}} {{#verified-env"
-            ),
-            [
-                VersionMarker::Unknown("{{#versions all}}"),
-                VersionMarker::Unknown("{{ #verified-env }}"),
-                VersionMarker::Unknown("{{#versionsx}}"),
-                VersionMarker::Unknown("{{#verified-env"),
-            ]
-        );
-        assert!(find_version_markers("{{#include a.md}} {{#version}} {{#title x}}").is_empty());
     }
 }

@@ -4,8 +4,13 @@
 //! `{{#verified-env…}}` form in `src/` is one the preprocessor accepts:
 //! `{{#versions}}`, `{{#verified-env}}` or an escaped `\{{#…}}`.
 
-use crate::directives::{VERIFIED_ENV, VERSIONS, VersionMarker, find_version_markers};
+// The preprocessor's own scanner, so the checker accepts exactly what it renders.
+use mdbook_versions::markers::{Found, Marker, scan};
+
 use crate::{Page, Problem, Repo};
+
+const VERSIONS: &str = Marker::Versions.text();
+const VERIFIED_ENV: &str = Marker::VerifiedEnv.text();
 
 pub(crate) fn check(repo: &Repo, problems: &mut Vec<Problem>) {
     for page in &repo.pages {
@@ -20,18 +25,19 @@ fn check_page(page: &Page) -> Vec<(usize, String)> {
     // Lines of `{{#verified-env}}`, and whether each stands alone outside code.
     let mut notes: Vec<(usize, bool)> = Vec::new();
     for (index, line) in page.doc.lines.iter().enumerate() {
-        for marker in find_version_markers(&line.raw) {
-            match marker {
-                VersionMarker::VerifiedEnv { alone } => {
+        for occurrence in scan(&line.raw) {
+            match occurrence.found {
+                Found::Marker(Marker::VerifiedEnv) => {
+                    let alone = line.raw.trim() == VERIFIED_ENV;
                     notes.push((index + 1, alone && line.prose.is_some()));
                 }
-                VersionMarker::Unknown(text) => found.push((
+                Found::Unknown(text) => found.push((
                     index + 1,
                     format!(
                         "unknown version marker {text}: mdbook-versions renders only {VERSIONS} and {VERIFIED_ENV} (write \\{text} to show it as text)"
                     ),
                 )),
-                VersionMarker::Versions | VersionMarker::Escaped => {}
+                Found::Marker(Marker::Versions) | Found::Escaped(_) => {}
             }
         }
     }

@@ -16,7 +16,7 @@
 //! stdin and returns the book JSON to print. It is handled as plain [`serde_json::Value`]s;
 //! every object with a `content` string and `sub_items` is a chapter, however deeply nested.
 
-mod markers;
+pub mod markers;
 mod render;
 mod versions;
 

@@ -13,7 +13,7 @@ pub enum Marker {
 
 impl Marker {
     /// The marker exactly as a chapter writes it.
-    pub fn text(self) -> &'static str {
+    pub const fn text(self) -> &'static str {
         match self {
             Marker::Versions => "{{#versions}}",
             Marker::VerifiedEnv => "{{#verified-env}}",
