@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use opentelemetry::global;
+use opentelemetry::trace::{Tracer as _, TracerProvider as _};
 use otlp_testkit::Receiver;
 use quickstart::{Protocol, init_tracer_provider, subscriber};
 use tracing::instrument::WithSubscriber;
@@ -72,9 +73,12 @@ async fn spawned_tasks_need_the_subscriber_passed_along() {
 async fn a_global_clone_keeps_drop_from_flushing() {
     let receiver = Receiver::start().unwrap();
     let provider = init_tracer_provider(Protocol::Grpc, Some(&receiver.grpc_endpoint())).unwrap();
-    tracing::subscriber::with_default(subscriber(&provider), || {
-        tracing::info_span!("flushed_by_drop").in_scope(|| {});
-    });
+    // The OpenTelemetry API directly, not a `tracing` subscriber: while another thread creates a
+    // subscriber, `tracing` briefly holds a strong reference to every live one (and so to our
+    // provider), and then our `drop` would not be the last one.
+    provider
+        .tracer("lifecycle")
+        .in_span("flushed_by_drop", |_| {});
     drop(provider);
     assert_eq!(receiver.snapshot().span_names(), ["flushed_by_drop"]);
 
