@@ -8,6 +8,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_semantic_conventions::resource::SERVICE_VERSION;
 use tracing::{info, instrument};
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::{Layer as _, SubscriberExt};
 use tracing_subscriber::{EnvFilter, Registry};
 
@@ -97,10 +98,23 @@ pub fn init_tracer_provider(
 /// warnings and errors through, so a failing export is visible on the terminal.
 pub fn subscriber(provider: &SdkTracerProvider) -> impl tracing::Subscriber + Send + Sync {
     let tracer = provider.tracer("quickstart");
+    // The gRPC exporter's HTTP/2 stack traces itself with `tracing`; exporting those spans
+    // would make every export produce spans for the next one.
+    let not_the_exporter = Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_targets([
+            ("h2", LevelFilter::OFF),
+            ("hyper", LevelFilter::OFF),
+            ("tonic", LevelFilter::OFF),
+        ]);
     let printed = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,opentelemetry=warn,opentelemetry_sdk=warn"));
     Registry::default()
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(not_the_exporter),
+        )
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)

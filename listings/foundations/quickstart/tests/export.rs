@@ -248,6 +248,7 @@ fn a_collector_that_is_down_is_reported_on_stderr() {
         stderr.contains("BatchSpanProcessor.ExportError"),
         "{stderr}"
     );
+    assert!(stderr.contains("Connection refused"), "{stderr}");
 }
 
 #[test]
