@@ -12,5 +12,5 @@ pub use model::{
     Attributes, LogRecord, MetricKind, MetricPoint, PointValue, Span, SpanEvent, SpanKind,
     SpanLink, SpanStatus, Transport, Value,
 };
-pub use receiver::{DEFAULT_TIMEOUT, Receiver, ReceiverBuilder, WaitError};
+pub use receiver::{DEFAULT_TIMEOUT, ExportRequest, Receiver, ReceiverBuilder, WaitError};
 pub use telemetry::{Telemetry, assert_child_of, assert_same_trace};

@@ -1,6 +1,7 @@
 //! The OTLP receiver: gRPC and HTTP (protobuf and JSON) servers for traces, metrics and logs,
 //! running on a thread of their own so that sync and async tests can both use them.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::marker::PhantomData;
 use std::net::{SocketAddr, TcpListener};
@@ -12,6 +13,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use opentelemetry_proto::tonic::collector::logs::v1::{
@@ -39,6 +41,7 @@ type OnBatch = Arc<dyn Fn(&Telemetry) + Send + Sync>;
 /// Shared between the servers (writers) and the test (reader).
 struct Store {
     data: Mutex<Telemetry>,
+    requests: Mutex<Vec<ExportRequest>>,
     arrived: Condvar,
     generation: watch::Sender<u64>,
     on_batch: Option<OnBatch>,
@@ -361,6 +364,101 @@ fn http_router(store: Arc<Store>) -> Router {
         .with_state(store)
 }
 
+// ---- request records -------------------------------------------------------------------------
+
+/// How one accepted export request crossed the wire: its path, headers and compression, not its
+/// content (that is in [`Telemetry`]). [`Receiver::requests`] returns them in arrival order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportRequest {
+    pub transport: Transport,
+    /// The request path: `/v1/traces` for OTLP/HTTP, the gRPC method path for gRPC.
+    pub path: String,
+    /// Request headers with lower-case names (gRPC metadata are HTTP/2 headers). A repeated
+    /// header keeps its values joined with `", "`.
+    pub headers: BTreeMap<String, String>,
+    /// The algorithm the body really arrived compressed with: `Content-Encoding` for HTTP;
+    /// for gRPC, `grpc-encoding` when the message's compressed flag is set. `None`: uncompressed.
+    pub compression: Option<String>,
+    /// Size of the request body on the wire (compressed, including gRPC's 5-byte framing).
+    pub body_bytes: usize,
+}
+
+impl ExportRequest {
+    /// The value of header `name` (any case), if the request carried it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+fn header_map(headers: &HeaderMap) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::<String, String>::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        map.entry(name.as_str().to_string())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    map
+}
+
+/// Wraps both routers: notes the request's facts, and keeps them if the export was accepted.
+async fn record_request(State(store): State<Arc<Store>>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        return (StatusCode::BAD_REQUEST, "cannot read the request body").into_response();
+    };
+    let headers = header_map(&parts.headers);
+    let is_grpc = headers
+        .get("content-type")
+        .is_some_and(|t| t.starts_with("application/grpc"));
+    let transport = if is_grpc {
+        Transport::Grpc
+    } else if Encoding::from_headers(&parts.headers).is_some_and(|e| matches!(e, Encoding::Json)) {
+        Transport::HttpJson
+    } else {
+        Transport::HttpProtobuf
+    };
+    let compression = if is_grpc {
+        // A gRPC message starts with a compressed flag (1 byte) and its length (4 bytes).
+        let flagged = body.first() == Some(&1);
+        flagged
+            .then(|| headers.get("grpc-encoding").cloned())
+            .flatten()
+    } else {
+        headers
+            .get("content-encoding")
+            .filter(|e| !e.eq_ignore_ascii_case("identity"))
+            .cloned()
+    };
+    let record = ExportRequest {
+        transport,
+        path: parts.uri.path().to_string(),
+        headers,
+        compression,
+        body_bytes: body.len(),
+    };
+    let response = next
+        .run(Request::from_parts(parts, axum::body::Body::from(body)))
+        .await;
+    let grpc_failed = response
+        .headers()
+        .get("grpc-status")
+        .is_some_and(|code| code != "0");
+    if response.status().is_success() && !grpc_failed {
+        store
+            .requests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(record);
+    }
+    response
+}
+
 // ---- the receiver ----------------------------------------------------------------------------
 
 /// Where to listen and what to do with each batch.
@@ -422,6 +520,7 @@ impl ReceiverBuilder {
 
         let store = Arc::new(Store {
             data: Mutex::new(Telemetry::default()),
+            requests: Mutex::new(Vec::new()),
             arrived: Condvar::new(),
             generation: watch::Sender::new(0),
             on_batch: self.on_batch,
@@ -465,8 +564,14 @@ async fn serve(
             return;
         }
     };
-    let grpc_server = axum::serve(grpc, grpc_router(store.clone()));
-    let http_server = axum::serve(http, http_router(store));
+    let recorded = |router: Router| {
+        router.layer(middleware::from_fn_with_state(
+            store.clone(),
+            record_request,
+        ))
+    };
+    let grpc_server = axum::serve(grpc, recorded(grpc_router(store.clone())));
+    let http_server = axum::serve(http, recorded(http_router(store.clone())));
     tokio::select! {
         _ = stopped => {}
         result = grpc_server.into_future() => eprintln!("otlp-testkit: gRPC server stopped: {result:?}"),
@@ -555,6 +660,17 @@ impl Receiver {
     /// A copy of everything received so far.
     pub fn snapshot(&self) -> Telemetry {
         self.store.lock().clone()
+    }
+
+    /// Every accepted export request so far, in arrival order: path, headers, compression.
+    /// A request is recorded before its response is sent, so once an exporter's flush or
+    /// shutdown returned `Ok`, its requests are here.
+    pub fn requests(&self) -> Vec<ExportRequest> {
+        self.store
+            .requests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     // ANCHOR: wait

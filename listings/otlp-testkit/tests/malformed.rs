@@ -92,6 +92,9 @@ fn http_rejects_malformed_payloads_and_keeps_serving() {
     let received = receiver.snapshot();
     assert_known_tree(&received);
     assert_eq!(received.rejected_requests, 2);
+    // Only the accepted export is in the request records.
+    let paths: Vec<String> = receiver.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/v1/traces"]);
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -14,11 +14,32 @@ fn assert_transport(receiver: &Receiver, transport: Transport) {
     assert_eq!(received.rejected_requests, 0);
 }
 
+/// Every accepted request was recorded with its transport, path and real compression.
+fn assert_requests(receiver: &Receiver, transport: Transport, path: &str, gzip: bool) {
+    let requests = receiver.requests();
+    assert!(!requests.is_empty(), "no request recorded");
+    for request in requests {
+        assert_eq!(request.transport, transport);
+        assert_eq!(request.path, path);
+        assert_eq!(request.compression.as_deref(), gzip.then_some("gzip"));
+        assert!(request.body_bytes > 0);
+        assert!(
+            request
+                .header("user-agent")
+                .is_some_and(|ua| ua.starts_with("OTel-OTLP-Exporter-Rust")),
+            "{request:?}"
+        );
+    }
+}
+
+const GRPC_TRACES: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
 #[tokio::test(flavor = "multi_thread")]
 async fn grpc() {
     let receiver = Receiver::start().unwrap();
     export_known_tree(provider(grpc_exporter(receiver.grpc_endpoint(), false)));
     assert_transport(&receiver, Transport::Grpc);
+    assert_requests(&receiver, Transport::Grpc, GRPC_TRACES, false);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -26,6 +47,7 @@ async fn grpc_gzip() {
     let receiver = Receiver::start().unwrap();
     export_known_tree(provider(grpc_exporter(receiver.grpc_endpoint(), true)));
     assert_transport(&receiver, Transport::Grpc);
+    assert_requests(&receiver, Transport::Grpc, GRPC_TRACES, true);
 }
 
 #[test]
@@ -34,6 +56,7 @@ fn http_protobuf() {
     let url = receiver.http_traces_url();
     export_known_tree(provider(http_exporter(url, Protocol::HttpBinary, false)));
     assert_transport(&receiver, Transport::HttpProtobuf);
+    assert_requests(&receiver, Transport::HttpProtobuf, "/v1/traces", false);
 }
 
 #[test]
@@ -42,6 +65,7 @@ fn http_protobuf_gzip() {
     let url = receiver.http_traces_url();
     export_known_tree(provider(http_exporter(url, Protocol::HttpBinary, true)));
     assert_transport(&receiver, Transport::HttpProtobuf);
+    assert_requests(&receiver, Transport::HttpProtobuf, "/v1/traces", true);
 }
 
 #[test]
@@ -50,6 +74,45 @@ fn http_json() {
     let url = receiver.http_traces_url();
     export_known_tree(provider(http_exporter(url, Protocol::HttpJson, false)));
     assert_transport(&receiver, Transport::HttpJson);
+    assert_requests(&receiver, Transport::HttpJson, "/v1/traces", false);
+}
+
+/// Headers set on the exporter (HTTP headers, gRPC metadata) are recorded per request.
+#[tokio::test(flavor = "multi_thread")]
+async fn request_headers_are_recorded() {
+    use opentelemetry_otlp::{SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig};
+
+    let receiver = Receiver::start().unwrap();
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    metadata.insert("x-probe", "grpc".parse().unwrap());
+    let grpc = SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(receiver.grpc_endpoint())
+        .with_metadata(metadata)
+        .build()
+        .unwrap();
+    export_known_tree(provider(grpc));
+    let http = SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(receiver.http_traces_url())
+        .with_headers([("X-Probe".to_string(), "http".to_string())].into())
+        .build()
+        .unwrap();
+    export_known_tree(provider(http));
+
+    let probes: Vec<_> = receiver
+        .requests()
+        .iter()
+        .map(|r| (r.transport, r.header("X-PROBE").map(str::to_string)))
+        .collect();
+    assert_eq!(
+        probes,
+        [
+            (Transport::Grpc, Some("grpc".to_string())),
+            (Transport::HttpProtobuf, Some("http".to_string())),
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
