@@ -62,6 +62,13 @@ fn span_line(out: &mut String, span: &Span, depth: usize) {
         let attrs = shown(&event.attributes);
         let _ = writeln!(out, "{indent}  · {} {attrs}", event.name);
     }
+    for link in &span.links {
+        let _ = write!(out, "{indent}  ↪ link {}/{}", link.trace_id, link.span_id);
+        if !link.attributes.is_empty() {
+            let _ = write!(out, " {}", link.attributes);
+        }
+        out.push('\n');
+    }
 }
 
 /// Spans grouped by trace (in order of first arrival), each trace drawn as an indented tree.
@@ -180,4 +187,53 @@ pub fn log_lines(records: &[LogRecord]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{SpanKind, SpanLink, Transport, Value};
+
+    #[test]
+    fn links_are_drawn_under_their_span_with_attributes() {
+        let link = |span_id: &str, attributes: &[(&str, &str)]| SpanLink {
+            trace_id: "aa".repeat(16),
+            span_id: span_id.to_string(),
+            attributes: Attributes(
+                attributes
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                    .collect(),
+            ),
+        };
+        let span = Span {
+            name: "batch".into(),
+            trace_id: "bb".repeat(16),
+            span_id: "cc".repeat(8),
+            parent_span_id: None,
+            kind: SpanKind::Consumer,
+            start_unix_nano: 1_000,
+            end_unix_nano: 3_000,
+            attributes: Attributes::default(),
+            events: Vec::new(),
+            links: vec![
+                link(&"01".repeat(8), &[]),
+                link(&"02".repeat(8), &[("id", "m-2")]),
+            ],
+            status: SpanStatus::Unset,
+            resource: Attributes::default(),
+            scope: String::new(),
+            transport: Transport::Grpc,
+        };
+        let text = span_trees(&[span]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], "  batch [consumer] 2µs");
+        let trace = "aa".repeat(16);
+        assert_eq!(lines[2], format!("    ↪ link {trace}/{}", "01".repeat(8)));
+        assert_eq!(
+            lines[3],
+            format!("    ↪ link {trace}/{} id=\"m-2\"", "02".repeat(8))
+        );
+        assert_eq!(lines.len(), 4);
+    }
 }
