@@ -258,6 +258,8 @@ pub struct Span {
     pub trace_id: String,
     pub span_id: String,
     pub parent_span_id: Option<String>,
+    /// The W3C `tracestate` of the span (`key=value` pairs, comma-separated), empty if none.
+    pub trace_state: String,
     pub kind: SpanKind,
     pub start_unix_nano: u64,
     pub end_unix_nano: u64,
@@ -301,6 +303,7 @@ pub(crate) fn spans_from(request: &ExportTraceServiceRequest, transport: Transpo
                     trace_id: hex(&s.trace_id),
                     span_id: hex(&s.span_id),
                     parent_span_id: optional_id(&s.parent_span_id),
+                    trace_state: s.trace_state.clone(),
                     kind: SpanKind::from_proto(s.kind),
                     start_unix_nano: s.start_time_unix_nano,
                     end_unix_nano: s.end_time_unix_nano,

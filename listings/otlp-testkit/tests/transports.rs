@@ -42,6 +42,35 @@ async fn grpc() {
     assert_requests(&receiver, Transport::Grpc, GRPC_TRACES, false);
 }
 
+/// A span inherits the W3C `tracestate` of its parent; the receiver keeps it as `trace_state`.
+#[tokio::test(flavor = "multi_thread")]
+async fn trace_state_arrives() {
+    use opentelemetry::Context;
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer,
+        TracerProvider as _,
+    };
+
+    let receiver = Receiver::start().unwrap();
+    let provider = provider(grpc_exporter(receiver.grpc_endpoint(), false));
+    let state = TraceState::from_key_value([("vendor", "opaque")]).unwrap();
+    let remote = SpanContext::new(
+        TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        TraceFlags::SAMPLED,
+        true,
+        state,
+    );
+    let cx = Context::new().with_remote_span_context(remote);
+    drop(provider.tracer("probe").start_with_context("child", &cx));
+    provider.shutdown().unwrap();
+
+    let received = receiver.snapshot();
+    let child = received.span("child");
+    assert_eq!(child.trace_state, "vendor=opaque");
+    assert_eq!(child.parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn grpc_gzip() {
     let receiver = Receiver::start().unwrap();
