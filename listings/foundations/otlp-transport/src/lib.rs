@@ -245,11 +245,24 @@ impl Pipelines {
 /// errors through the exporter helps nobody. The terminal shows them (see [`terminal`]).
 pub fn subscriber(pipelines: &Pipelines) -> impl tracing::Subscriber + Send + Sync {
     let tracer = pipelines.tracer_provider.tracer(SCOPE);
+    // The gRPC exporter's HTTP/2 stack traces itself; its spans must not be exported (see
+    // 快速开始): every export would produce spans for the next one.
+    let not_the_exporter = Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_targets([
+            ("h2", LevelFilter::OFF),
+            ("hyper", LevelFilter::OFF),
+            ("tonic", LevelFilter::OFF),
+        ]);
     let exported_logs = Targets::new()
         .with_default(LevelFilter::INFO)
         .with_target("opentelemetry", LevelFilter::OFF);
     Registry::default()
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(not_the_exporter),
+        )
         .with(
             OpenTelemetryTracingBridge::new(&pipelines.logger_provider).with_filter(exported_logs),
         )

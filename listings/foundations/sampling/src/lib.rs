@@ -18,6 +18,7 @@ use opentelemetry_semantic_conventions::attribute::{HTTP_REQUEST_METHOD, HTTP_RO
 use opentelemetry_semantic_conventions::resource::SERVICE_VERSION;
 use tracing::instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
 use tracing_subscriber::{EnvFilter, Registry};
 
@@ -203,10 +204,23 @@ pub fn provider_builder(
 
 /// A `tracing` subscriber that prints events to stderr and sends spans to `provider`.
 pub fn subscriber(provider: &SdkTracerProvider) -> impl tracing::Subscriber + Send + Sync {
+    // The gRPC exporter's HTTP/2 stack traces itself; its spans must not be exported (see
+    // 快速开始): every export would produce spans for the next one.
+    let not_the_exporter = Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_targets([
+            ("h2", LevelFilter::OFF),
+            ("hyper", LevelFilter::OFF),
+            ("tonic", LevelFilter::OFF),
+        ]);
     let printed = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,opentelemetry=warn,opentelemetry_sdk=warn"));
     Registry::default()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("sampling")))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("sampling"))
+                .with_filter(not_the_exporter),
+        )
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
