@@ -211,6 +211,7 @@ mod tests {
             trace_id: "bb".repeat(16),
             span_id: "cc".repeat(8),
             parent_span_id: None,
+            trace_state: String::new(),
             kind: SpanKind::Consumer,
             start_unix_nano: 1_000,
             end_unix_nano: 3_000,
