@@ -14,7 +14,9 @@
 //!    (`typed_versions`);
 //! 9. each content chapter has one `{{#verified-env}}` before its first `##`
 //!    heading, and version markers take only the forms `ci/mdbook-versions`
-//!    renders (`version_markers`).
+//!    renders (`version_markers`);
+//! 10. every `cargo test` command in `src/` names an existing listing crate,
+//!     test target and test function (`test_refs`).
 //!
 //! Entry points are [`check`] and [`check_report`].
 
@@ -26,6 +28,7 @@ mod manifests;
 mod markdown;
 mod members;
 mod summary;
+mod test_refs;
 mod typed_versions;
 mod version_markers;
 
@@ -119,6 +122,7 @@ pub fn check_report(root: &Path) -> Result<Report, CheckError> {
     members::check(&repo, &mut problems);
     typed_versions::check(&repo, &mut problems)?;
     version_markers::check(&repo, &mut problems);
+    test_refs::check(&repo, &mut problems)?;
 
     problems.sort();
     problems.dedup();

@@ -473,6 +473,31 @@ pub fn link_destinations(line: &str) -> Vec<&str> {
         .collect()
 }
 
+/// Byte ranges of the contents of the inline code spans in a raw prose line
+/// (between the backtick runs), found the way [`Doc::parse`] blanks them.
+pub fn code_spans(line: &str) -> Vec<Range<usize>> {
+    let bytes = line.as_bytes();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && bytes.get(i + 1).is_some_and(u8::is_ascii_punctuation) {
+            i += 2;
+        } else if bytes[i] == b'`' {
+            let run = backtick_run(bytes, i);
+            match closing_run(bytes, i + run, run) {
+                Some(close) => {
+                    spans.push(i + run..close);
+                    i = close + run;
+                }
+                None => i += run,
+            }
+        } else {
+            i += 1;
+        }
+    }
+    spans
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -531,5 +556,12 @@ mod tests {
             .flat_map(|(_, p)| link_destinations(p))
             .collect();
         assert_eq!(found, ["x.md#f", "i.png"]);
+    }
+
+    #[test]
+    fn code_span_contents() {
+        let line = "运行 `cargo test -p a` 或 ``x ` y``，\\`不是代码 `未闭合";
+        let found: Vec<&str> = code_spans(line).into_iter().map(|r| &line[r]).collect();
+        assert_eq!(found, ["cargo test -p a", "x ` y"]);
     }
 }

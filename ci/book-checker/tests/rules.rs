@@ -243,6 +243,24 @@ fn verified_env_and_version_markers() {
 }
 
 #[test]
+fn cargo_test_commands_resolve() {
+    // Lines 7, 10 to 12, 18 and 22 hold commands that resolve, line 26 placeholders, and
+    // line 17 a chain whose first command resolves. The package `sampling` lives in
+    // `listings/demo/ratio`, so `-p ratio` names no package.
+    assert_eq!(
+        problems("test_refs"),
+        [
+            "src/README.md:13: cargo test -p ratio: no listing crate named ratio",
+            "src/README.md:14: cargo test -p sampling --test envv: no test target envv in listings/demo/ratio (has: custom, env, sampling)",
+            "src/README.md:15: cargo test -p sampling --test env reads_otel_traces_sampler_arg: no test function matching \"reads_otel_traces_sampler_arg\" in listings/demo/ratio/tests/env.rs",
+            "src/README.md:16: cargo test -p sampling --test env -- --exact reads_otel: no test function named \"reads_otel\" in listings/demo/ratio/tests/env.rs",
+            "src/README.md:17: cargo test -p sampling --test sampling parent_based_x: no test function matching \"parent_based_x\" in listings/demo/ratio/tests/sampling/main.rs",
+            "src/README.md:28: cargo test -p sampling no_such_test: no test function matching \"no_such_test\" in listings/demo/ratio",
+        ]
+    );
+}
+
+#[test]
 fn invalid_cargo_lock_is_reported() {
     let root = std::env::temp_dir().join(format!("book-checker-lock-{}", std::process::id()));
     let _ = fs::remove_dir_all(&root);
