@@ -60,6 +60,13 @@ fn check_code_line(line: &str, lang: &str, page_dir: &Path, listings: &Path) -> 
             "inline code in {lang} block: include it from listings/ instead"
         ));
     }
+    // mdBook pastes the file in at the directive without repeating its indentation, so the
+    // second line of the file ends an indented list item and the fence around it comes apart.
+    if !includes.is_empty() && line.starts_with(char::is_whitespace) {
+        return Some(format!(
+            "indented include in {lang} block: the included lines would not be indented, which breaks the fence; move the block out of the list"
+        ));
+    }
     includes
         .iter()
         .find(|include| !normalize(&page_dir.join(include.path)).starts_with(listings))

@@ -37,6 +37,7 @@ fn inline_code_in_rust_and_toml_blocks() {
             "src/README.md:10: inline code in rust block: include it from listings/ instead",
             "src/README.md:15: include in toml block must come from listings/, but ../other/snippet.toml is outside it",
             "src/README.md:23: inline code in rust block: include it from listings/ instead",
+            "src/README.md:29: indented include in rust block: the included lines would not be indented, which breaks the fence; move the block out of the list",
         ]
     );
 }
