@@ -74,6 +74,9 @@
                 activationBkgColor: v('--table-alternate-bg'),
                 activationBorderColor: accent,
                 sequenceNumberColor: v('--bg'),
+                // State diagrams: Mermaid fills the dot of the [*] end state with the state border
+                // colour, which defaults to the accent and is too faint on the rust theme's background.
+                stateBorder: fg,
             };
         }
 

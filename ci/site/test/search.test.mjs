@@ -89,7 +89,10 @@ test('only chapter content is indexed: every chapter, nothing else, without navi
 
 test('a word that is nowhere in the book finds nothing', async () => {
     const { page } = await openPage(context, site.url, 'index.html');
-    for (const term of ['纠缠', 'zyxwvut']) {
+    // Like an unknown Chinese word, an unknown Latin word falls back to its first character when
+    // that character is a word of its own in the index: 'zyxwvut' matched the `z` of a code
+    // block. So the probe starts with a letter that no listing uses as a one-letter name.
+    for (const term of ['纠缠', 'jabberwock']) {
         assert.equal((await search(page, term)).total, 0, term);
     }
     await page.close();
