@@ -94,6 +94,15 @@ fn the_program_honours_the_temporality_variable() {
         .map(|p| p.value.clone())
         .collect();
     assert_eq!(hits, [PointValue::Int(17), PointValue::Int(8)]);
+    let paypal = received
+        .metric_points(ORDERS)
+        .into_iter()
+        .filter(|p| p.attributes.str(PAYMENT_METHOD) == Some("paypal"))
+        .count();
+    assert_eq!(
+        paypal, 1,
+        "delta: a series without new orders is not resent"
+    );
 }
 
 #[test]
