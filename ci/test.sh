@@ -19,6 +19,7 @@ step() {
 step fmt      cargo fmt --all --check
 step clippy   cargo clippy --workspace --all-targets --locked -- -D warnings
 step test     cargo test --workspace --locked
+step isolated ci/check-isolated.sh
 step book     ci/build-book.sh
 step doctest  mdbook test
 step checker  ci/check-book.sh
