@@ -14,6 +14,10 @@ ROTEL_VERSION=0.0.1a15   # an independent OTLP collector (Rust, shipped as a PyP
 # old builds, so it is pinned to its major version; the CJK font (for legible screenshots) exactly.
 CHROMIUM_VERSION='156.*'
 FONTS_NOTO_CJK_VERSION=1:20220127+repack1-1
+# Real servers the Part II tests start on random ports (listings/test-servers). Redis also comes
+# from bookworm-security, so only its upstream version is pinned; nats-server exactly.
+REDIS_SERVER_VERSION='5:7.0.15-1~deb12u*'
+NATS_SERVER_VERSION=2.9.10-1+b3
 # npm packages (Pagefind, playwright-core) are pinned in ci/site/package-lock.json.
 
 say() { echo "setup: $*"; }
@@ -111,4 +115,6 @@ if [ "${1:-all}" != book ]; then
   rotel
   apt_package chromium "$CHROMIUM_VERSION"
   apt_package fonts-noto-cjk "$FONTS_NOTO_CJK_VERSION"
+  apt_package redis-server "$REDIS_SERVER_VERSION"
+  apt_package nats-server "$NATS_SERVER_VERSION"
 fi
