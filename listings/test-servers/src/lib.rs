@@ -306,6 +306,7 @@ impl Drop for Server {
     }
 }
 
+// ANCHOR: probe
 /// One client round trip that also proves the answer comes from *our* process, not from
 /// another server that took the port first: Redis reports its `process_id` in `INFO server`;
 /// NATS writes a ports file named after its pid once it listens, then greets with `INFO`.
@@ -350,6 +351,7 @@ fn probe(kind: Kind, addr: SocketAddr, pid: u32, dir: &Path) -> std::io::Result<
     }
     Ok(())
 }
+// ANCHOR_END: probe
 
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -368,6 +370,7 @@ fn find_binary(kind: Kind) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+// ANCHOR: or-skip
 fn or_skip(builder: Builder) -> Option<Server> {
     let kind = builder.kind;
     match builder.start() {
@@ -379,6 +382,7 @@ fn or_skip(builder: Builder) -> Option<Server> {
         Err(e) => panic!("{e}"),
     }
 }
+// ANCHOR_END: or-skip
 
 /// For tests: a Redis server, or `None` (with the reason on stderr) when `redis-server` is not
 /// installed and `CI` is not `true`. Panics with the server's log when it fails to start, and

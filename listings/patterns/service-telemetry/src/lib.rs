@@ -195,6 +195,7 @@ pub fn propagator() -> TextMapCompositePropagator {
     ])
 }
 
+// ANCHOR: exported
 /// What the OpenTelemetry layers see: `INFO` and above, except the crates that do the exporting
 /// (their spans and events would otherwise be exported with every export, see 日志与链路关联).
 pub fn exported() -> Targets {
@@ -207,6 +208,7 @@ pub fn exported() -> Targets {
         // `Targets` matches by string prefix: `tower::` (tonic's buffer) leaves `tower_http` alone.
         .with_target("tower::", LevelFilter::OFF)
 }
+// ANCHOR_END: exported
 
 /// The local log's filter: `RUST_LOG` if set, `info` otherwise; a malformed `RUST_LOG` is an
 /// error instead of being ignored.

@@ -10,6 +10,7 @@ const SERVICE: Service = Service {
     version: "1.2.3",
 };
 
+// ANCHOR: pattern
 // A `current_thread` runtime on purpose: `flush` must not starve the gRPC exporter's tasks.
 #[tokio::test]
 async fn spans_metrics_and_logs_arrive_with_the_service_resource() {
@@ -43,6 +44,7 @@ async fn spans_metrics_and_logs_arrive_with_the_service_resource() {
     assert_eq!(point.resource.str("service.name"), Some("orders"));
     telemetry.shutdown().await.unwrap();
 }
+// ANCHOR_END: pattern
 
 #[tokio::test]
 async fn the_exporters_own_crates_are_filtered_but_tower_http_is_not() {
@@ -83,4 +85,41 @@ async fn a_second_shutdown_names_each_signal_that_failed() {
         error.contains("; metrics: ") && error.contains("; logs: "),
         "{error}"
     );
+}
+
+// ANCHOR: drop-trap
+/// Why every test ends with `shutdown().await`: the last clone of an unshut provider shuts it
+/// down in `Drop`, on the dropping thread. On a `current_thread` runtime that thread is the one
+/// the gRPC exporter's tasks need, so the export cannot run and `Drop` waits out its 5 s timeout.
+#[tokio::test]
+async fn dropping_unshut_providers_on_a_current_thread_runtime_stalls_for_seconds() {
+    let receiver = Receiver::start().unwrap();
+    let telemetry = Telemetry::init(SERVICE, Some(&receiver.grpc_endpoint())).unwrap();
+    let guard = telemetry.set_default();
+    tracing::info_span!("left behind").in_scope(|| {});
+
+    let started = std::time::Instant::now();
+    drop(guard);
+    drop(telemetry);
+    let stalled = started.elapsed();
+    assert!(stalled >= std::time::Duration::from_secs(4), "{stalled:?}");
+}
+// ANCHOR_END: drop-trap
+
+/// `set_default` is per thread: on a `multi_thread` runtime spawned tasks run on worker threads
+/// that never saw the guard, and their spans are lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_default_does_not_reach_tasks_on_worker_threads() {
+    let receiver = Receiver::start().unwrap();
+    let telemetry = Telemetry::init(SERVICE, Some(&receiver.grpc_endpoint())).unwrap();
+    let guard = telemetry.set_default();
+    tracing::info_span!("on the test thread").in_scope(|| {});
+    tokio::spawn(async { tracing::info_span!("on a worker thread").in_scope(|| {}) })
+        .await
+        .unwrap();
+    drop(guard);
+    telemetry.shutdown().await.unwrap();
+
+    let names = receiver.snapshot().span_names().join(", ");
+    assert_eq!(names, "on the test thread");
 }
