@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 failed=()
-for manifest in listings/*/Cargo.toml listings/*/*/Cargo.toml; do
+for manifest in listings/*/Cargo.toml listings/*/*/Cargo.toml listings/*/*/*/Cargo.toml; do
   [ -f "$manifest" ] || continue
   name=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$manifest" | head -n 1)
   if [ -z "$name" ]; then
