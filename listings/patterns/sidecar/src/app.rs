@@ -1,0 +1,181 @@
+//! The application: a small HTTP service that greets callers and counts their visits in
+//! Redis. It knows nothing about the sidecar: it exports OTLP to wherever its configuration
+//! points, as any service of this book does.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::{MatchedPath, Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Meter};
+use opentelemetry_semantic_conventions::attribute::{
+    DB_OPERATION_NAME, DB_QUERY_TEXT, DB_SYSTEM_NAME, HTTP_REQUEST_METHOD,
+    HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, SERVER_ADDRESS, SERVER_PORT, URL_PATH,
+};
+use redis::aio::ConnectionManager;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::Instrument as _;
+use tracing::field::Empty;
+
+/// The application's state: its Redis connection and its one metric.
+#[derive(Clone)]
+pub struct App {
+    redis: ConnectionManager,
+    server: (String, u16),
+    greetings: Counter<u64>,
+}
+
+impl App {
+    /// Connects to Redis at `url` (`redis://host:port`); the connection manager reconnects
+    /// by itself if Redis restarts.
+    pub async fn open(url: &str, meter: &Meter) -> anyhow::Result<App> {
+        let client =
+            redis::Client::open(url).with_context(|| format!("{url:?} is not a Redis URL"))?;
+        let info = client.get_connection_info();
+        let server = match info.addr() {
+            redis::ConnectionAddr::Tcp(host, port) => (host.clone(), *port),
+            other => (other.to_string(), 0),
+        };
+        let redis = client
+            .get_connection_manager()
+            .await
+            .with_context(|| format!("connecting to Redis at {url}"))?;
+        let greetings = meter
+            .u64_counter("greeter.greetings")
+            .with_description("Greetings sent")
+            .with_unit("{greeting}")
+            .build();
+        Ok(App {
+            redis,
+            server,
+            greetings,
+        })
+    }
+
+    /// The HTTP routes, each request in a `SERVER` span.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/greet/{name}", get(greet))
+            .layer(middleware::from_fn(server_span))
+            .with_state(self.clone())
+    }
+
+    // ANCHOR: visit
+    /// Counts one more visit of `name` and returns the new count.
+    async fn record_visit(&self, name: &str) -> anyhow::Result<i64> {
+        let span = tracing::info_span!(
+            "INCR",
+            otel.kind = "client",
+            { DB_SYSTEM_NAME } = "redis",
+            { DB_OPERATION_NAME } = "INCR",
+            { DB_QUERY_TEXT } = "INCR visits:?",
+            { SERVER_ADDRESS } = self.server.0.as_str(),
+            { SERVER_PORT } = i64::from(self.server.1),
+        );
+        redis::cmd("INCR")
+            .arg(format!("visits:{name}"))
+            .query_async(&mut self.redis.clone())
+            .instrument(span)
+            .await
+            .context("counting the visit in Redis")
+    }
+    // ANCHOR_END: visit
+}
+
+async fn greet(State(app): State<App>, Path(name): Path<String>) -> Result<String, AppError> {
+    let visits = app.record_visit(&name).await?;
+    app.greetings
+        .add(1, &[KeyValue::new("greeting.kind", "hello")]);
+    tracing::info!(name, visits, "greeted");
+    Ok(format!("Hello, {name}! (visit {visits})"))
+}
+
+/// A failed request: logged in the span and answered with 500.
+struct AppError(anyhow::Error);
+
+impl From<anyhow::Error> for AppError {
+    fn from(e: anyhow::Error) -> Self {
+        AppError(e)
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        tracing::error!(error = format!("{:#}", self.0), "request failed");
+        (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+    }
+}
+
+/// Opens a `SERVER` span named `{method} {route}` for each request.
+async fn server_span(request: Request, next: Next) -> Response {
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let name = match &route {
+        Some(route) => format!("{method} {route}"),
+        None => method.clone(),
+    };
+    let span = tracing::info_span!(
+        "http.server",
+        otel.name = name,
+        otel.kind = "server",
+        otel.status_code = Empty,
+        { HTTP_REQUEST_METHOD } = method,
+        { HTTP_ROUTE } = route,
+        { URL_PATH } = request.uri().path(),
+        { HTTP_RESPONSE_STATUS_CODE } = Empty,
+    );
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    span.record(HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
+    if status.is_server_error() {
+        span.record("otel.status_code", "error");
+    }
+    response
+}
+
+/// The application's HTTP server on a Tokio task until [`AppServer::shutdown`].
+pub struct AppServer {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl AppServer {
+    /// Binds `addr` (port 0 picks a free port) and starts serving `app`.
+    pub async fn start(app: &App, addr: SocketAddr) -> anyhow::Result<AppServer> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the application to {addr}"))?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = axum::serve(listener, app.router()).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        let task = tokio::spawn(server.into_future());
+        Ok(AppServer { addr, stop, task })
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets open requests finish and waits for the server to end.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .context("the application task panicked")?
+            .context("the application server failed")
+    }
+}
