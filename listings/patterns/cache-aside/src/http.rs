@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use axum::extract::{MatchedPath, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -13,8 +14,10 @@ use axum::{Json, Router};
 use opentelemetry::global;
 use opentelemetry_http::HeaderExtractor;
 use opentelemetry_semantic_conventions::attribute::{
-    HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, URL_PATH,
+    ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, URL_PATH, URL_SCHEME,
 };
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -24,8 +27,8 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{Catalog, ProductUpdate};
 
-/// The response header that tells the client what the cache did: `hit`, `miss` or
-/// `unavailable`.
+/// The response header that tells the client what the cache did: `hit`, `miss`,
+/// `unavailable` or `invalid`.
 pub const X_CACHE: &str = "x-cache";
 
 // ANCHOR: router
@@ -38,7 +41,7 @@ pub fn router(catalog: Arc<Catalog>) -> Router {
 
 async fn get_product(
     State(catalog): State<Arc<Catalog>>,
-    Path(id): Path<i64>,
+    Id(id): Id,
 ) -> Result<Response, AppError> {
     let (product, cache) = catalog.product(id).await?;
     let mut response = match product {
@@ -53,8 +56,8 @@ async fn get_product(
 
 async fn put_product(
     State(catalog): State<Arc<Catalog>>,
-    Path(id): Path<i64>,
-    Json(update): Json<ProductUpdate>,
+    Id(id): Id,
+    Body(update): Body<ProductUpdate>,
 ) -> Result<Response, AppError> {
     Ok(match catalog.update(id, &update).await? {
         Some(product) => Json(product).into_response(),
@@ -63,7 +66,14 @@ async fn put_product(
 }
 // ANCHOR_END: router
 
-/// Any error of the catalog: logged in the request's span, answered with 500.
+/// The body of every error response.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// Any error of the catalog: logged in the request's span, answered with 500. The cause stays
+/// in the log and on the spans; the caller learns no internals.
 struct AppError(anyhow::Error);
 
 impl From<anyhow::Error> for AppError {
@@ -75,7 +85,53 @@ impl From<anyhow::Error> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         error!(error = format!("{:#}", self.0), "request failed");
-        StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        let body = ErrorBody {
+            error: "internal error".to_owned(),
+        };
+        (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+    }
+}
+
+/// A request the handlers never see: a body that is not a `ProductUpdate` in JSON, an id that is
+/// not a number. Answered with an [`ErrorBody`] that says what is wrong; 400 where axum would
+/// say 422.
+struct BadRequest(StatusCode, String);
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> Response {
+        let status = match self.0 {
+            StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+            other => other,
+        };
+        (status, Json(ErrorBody { error: self.1 })).into_response()
+    }
+}
+
+/// `Json<T>`, rejected with a [`BadRequest`].
+struct Body<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = BadRequest;
+
+    async fn from_request(request: Request, state: &S) -> Result<Body<T>, BadRequest> {
+        Json::<T>::from_request(request, state)
+            .await
+            .map(|Json(body)| Body(body))
+            .map_err(|e| BadRequest(e.status(), e.body_text()))
+    }
+}
+
+/// The `{id}` of the path as an `i64`, rejected with a [`BadRequest`].
+struct Id(i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = BadRequest;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Id, BadRequest> {
+        Path::<i64>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| Id(id))
+            .map_err(|e| BadRequest(e.status(), e.body_text()))
     }
 }
 
@@ -100,7 +156,10 @@ async fn server_span(request: Request, next: Next) -> Response {
         { HTTP_REQUEST_METHOD } = method,
         { HTTP_ROUTE } = route,
         { URL_PATH } = request.uri().path(),
+        // This server speaks plain HTTP; behind a TLS-terminating proxy it would still be "http".
+        { URL_SCHEME } = "http",
         { HTTP_RESPONSE_STATUS_CODE } = Empty,
+        { ERROR_TYPE } = Empty,
         otel.status_code = Empty,
     );
     // Fails only when no OpenTelemetry layer is installed; then there is nothing to continue.
@@ -110,6 +169,7 @@ async fn server_span(request: Request, next: Next) -> Response {
     let status = response.status();
     span.record(HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
     if status.is_server_error() {
+        span.record(ERROR_TYPE, status.as_str());
         span.record("otel.status_code", "error");
     }
     response

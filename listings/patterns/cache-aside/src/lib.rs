@@ -51,6 +51,10 @@ pub enum CacheResult {
     Miss,
     /// Redis failed; read from SQLite and left the cache alone.
     Unavailable,
+    /// The entry was there but is not a product (written by an older version, or by hand):
+    /// deleted, then read from SQLite and cached again, as on a miss. Counted apart, because
+    /// a cache that keeps returning garbage is a bug to find, not a cold cache.
+    Invalid,
 }
 
 impl CacheResult {
@@ -59,6 +63,7 @@ impl CacheResult {
             CacheResult::Hit => "hit",
             CacheResult::Miss => "miss",
             CacheResult::Unavailable => "unavailable",
+            CacheResult::Invalid => "invalid",
         }
     }
 }
@@ -79,7 +84,7 @@ impl Catalog {
         let lookups = meter
             .u64_counter(CACHE_LOOKUPS)
             .with_unit("{lookup}")
-            .with_description("Product cache lookups, by result (hit, miss, unavailable)")
+            .with_description("Product cache lookups, by result (hit, miss, unavailable, invalid)")
             .build();
         Catalog {
             store,
@@ -100,12 +105,20 @@ impl Catalog {
         async {
             let key = cache_key(id);
             let result = match self.cache.get(&key).await {
-                Ok(Some(json)) => {
-                    let product = serde_json::from_str(&json)
-                        .with_context(|| format!("cache entry {key} is not a product"))?;
-                    self.record(CacheResult::Hit);
-                    return Ok((Some(product), CacheResult::Hit));
-                }
+                Ok(Some(json)) => match serde_json::from_str(&json) {
+                    Ok(product) => {
+                        self.record(CacheResult::Hit);
+                        return Ok((Some(product), CacheResult::Hit));
+                    }
+                    Err(e) => {
+                        // Not the reader's problem: drop the entry and read the truth.
+                        warn!(error = %e, "cache entry is not a product, deleting it");
+                        if let Err(e) = self.cache.del(&key).await {
+                            warn!(error = %e, "could not delete the invalid cache entry");
+                        }
+                        CacheResult::Invalid
+                    }
+                },
                 Ok(None) => CacheResult::Miss,
                 Err(e) => {
                     warn!(error = %e, "cache unavailable, reading from SQLite");
@@ -114,7 +127,8 @@ impl Catalog {
             };
             self.record(result);
             let product = self.store.get(id).await?;
-            if let (Some(product), CacheResult::Miss) = (&product, result) {
+            let fill = matches!(result, CacheResult::Miss | CacheResult::Invalid);
+            if let (Some(product), true) = (&product, fill) {
                 let json = serde_json::to_string(product).context("serialising the product")?;
                 // A failed fill costs the next reader another miss, nothing more.
                 if let Err(e) = self.cache.set(&key, &json).await {

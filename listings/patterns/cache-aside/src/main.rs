@@ -24,16 +24,20 @@ async fn main() -> anyhow::Result<()> {
     )?;
     telemetry.install_global()?;
     let result = run(&telemetry).await;
-    telemetry.shutdown().await?;
-    result
+    // A failed shutdown must not hide why the run failed: the run's error comes first.
+    let shutdown = telemetry.shutdown().await;
+    result.and(shutdown)
 }
 
 // ANCHOR: wiring
 async fn run(telemetry: &Telemetry) -> anyhow::Result<()> {
     let redis_url = std::env::var("REDIS_URL")
         .context("REDIS_URL is not set (for example redis://127.0.0.1:6379/)")?;
-    let database_url =
-        std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite::memory:".to_owned());
+    let database_url = match std::env::var("DATABASE_URL") {
+        Ok(url) => url,
+        Err(std::env::VarError::NotPresent) => "sqlite::memory:".to_owned(),
+        Err(e) => anyhow::bail!("DATABASE_URL is not valid: {e}"),
+    };
 
     let store = Store::connect(&database_url).await?;
     let cache = RedisCache::connect(&redis_url, Duration::from_secs(60)).await?;

@@ -3,9 +3,10 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use opentelemetry_semantic_conventions::attribute::{
-    DB_COLLECTION_NAME, DB_OPERATION_NAME, DB_QUERY_TEXT, DB_SYSTEM_NAME, ERROR_TYPE,
+    DB_COLLECTION_NAME, DB_OPERATION_NAME, DB_QUERY_TEXT, DB_RESPONSE_STATUS_CODE, DB_SYSTEM_NAME,
+    ERROR_TYPE,
 };
 use sqlx::Row as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
@@ -32,6 +33,12 @@ impl Store {
     /// `sqlite::memory:` works too: the pool then keeps its single connection, and with it
     /// the database, open for the pool's whole life.
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        // sqlx would take any other string for a file name; say what is wrong instead.
+        if !url.starts_with("sqlite:") {
+            bail!(
+                "{url:?} is not a SQLite database URL (expected sqlite://PATH or sqlite::memory:)"
+            );
+        }
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("DATABASE_URL {url:?} is not a SQLite URL"))?
             .create_if_missing(true);
@@ -113,20 +120,31 @@ fn db_span(operation: &'static str, sql: &'static str) -> Span {
         { DB_OPERATION_NAME } = operation,
         { DB_COLLECTION_NAME } = "products",
         { DB_QUERY_TEXT } = sql,
+        { DB_RESPONSE_STATUS_CODE } = Empty,
         { ERROR_TYPE } = Empty,
         otel.status_description = Empty,
     )
 }
 // ANCHOR_END: db-span
 
+/// A failed statement, as the conventions ask: SQLite's result code as
+/// `db.response.status_code` and `error.type`, or a low-cardinality kind when there is no code.
 fn record_error(span: &Span, error: &sqlx::Error) {
-    let kind = match error {
-        sqlx::Error::Database(_) => "database",
-        sqlx::Error::PoolTimedOut => "pool_timeout",
-        sqlx::Error::Io(_) => "io",
-        _ => "sqlx",
+    let code = match error {
+        sqlx::Error::Database(db) => db.code().map(|code| code.into_owned()),
+        _ => None,
     };
-    span.record(ERROR_TYPE, kind);
+    if let Some(code) = &code {
+        span.record(DB_RESPONSE_STATUS_CODE, code.as_str());
+    }
+    let kind = match error {
+        sqlx::Error::Io(_) => "io",
+        sqlx::Error::PoolTimedOut => "pool_timed_out",
+        sqlx::Error::PoolClosed => "pool_closed",
+        sqlx::Error::ColumnNotFound(_) | sqlx::Error::ColumnDecode { .. } => "decode",
+        _ => "_OTHER",
+    };
+    span.record(ERROR_TYPE, code.as_deref().unwrap_or(kind));
     span.record("otel.status_description", error.to_string());
 }
 

@@ -124,6 +124,8 @@ async fn read_through_hit_miss_and_invalidation() {
     );
     // A 404 is the client's problem, not a failure of this service.
     assert_eq!(request.status, SpanStatus::Unset);
+    assert_eq!(request.attributes.str("error.type"), None);
+    assert_eq!(request.attributes.str("url.scheme"), Some("http"));
     assert_eq!(request.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(request.parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
     let (read, calls) = read_of(&received, request);
@@ -154,4 +156,28 @@ fn the_program_explains_a_missing_or_unreachable_redis() {
         stderr.contains("connecting to Redis at redis://127.0.0.1:9/"),
         "{stderr}"
     );
+}
+
+#[test]
+fn the_program_explains_a_bad_database_url() {
+    let run = |database_url: &std::ffi::OsStr| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_cache-aside"))
+            .env("REDIS_URL", "redis://127.0.0.1:9/")
+            .env("DATABASE_URL", database_url)
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let stderr = run("postgres://localhost/catalog".as_ref());
+    assert!(
+        stderr.contains("\"postgres://localhost/catalog\" is not a SQLite database URL"),
+        "{stderr}"
+    );
+    // Not silently replaced by the in-memory default.
+    let not_utf8 = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"sqlite://\xff");
+    let stderr = run(not_utf8);
+    assert!(stderr.contains("DATABASE_URL is not valid"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

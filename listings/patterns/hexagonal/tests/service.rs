@@ -175,6 +175,7 @@ async fn placed_order_runs_http_then_use_case_then_insert() {
     );
     assert_eq!(server.attributes.str("http.request.method"), Some("POST"));
     assert_eq!(server.attributes.str("http.route"), Some("/orders"));
+    assert_eq!(server.attributes.str("url.scheme"), Some("http"));
     assert_eq!(
         server.attributes.i64("http.response.status_code"),
         Some(201)
@@ -313,6 +314,56 @@ async fn database_failure_is_an_error_on_every_span_up_the_tree() {
     );
     assert_eq!(server.attributes.str("error.type"), Some("500"));
     // ANCHOR_END: failure
+}
+
+#[tokio::test]
+async fn malformed_requests_are_a_400_with_a_json_error() {
+    let harness = Harness::start().await;
+    let url = format!("{}/orders", harness.server.url());
+    let json = "application/json";
+    let cases = [
+        (json, "{\"customer\": ", 400, "Failed to parse"),
+        (json, "{\"customer\": \"ada\"}", 400, "missing field `sku`"),
+        (
+            json,
+            "{\"customer\": \"ada\", \"sku\": \"B\", \"quantity\": \"two\"}",
+            400,
+            "quantity",
+        ),
+        ("text/plain", "{}", 415, "Content-Type"),
+    ];
+    for (content_type, body, status, message) in cases {
+        let response = harness
+            .client
+            .post(&url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{body}");
+        let error: ErrorBody = response.json().await.unwrap();
+        assert!(error.error.contains(message), "{body}: {}", error.error);
+    }
+    let response = harness
+        .client
+        .get(format!("{url}/first"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error: ErrorBody = response.json().await.unwrap();
+    assert!(error.error.contains("first"), "{}", error.error);
+
+    let received = harness.finish(5).await;
+    // None of them reached the use case, and a 4xx is not an error of the server span.
+    assert_eq!(received.spans.len(), 5, "{:?}", received.span_names());
+    for server in &received.spans {
+        assert_eq!(server.kind, SpanKind::Server);
+        assert_eq!(server.status, SpanStatus::Unset, "{}", server.name);
+        let status = server.attributes.i64("http.response.status_code").unwrap();
+        assert!(status == 400 || status == 415, "{status}");
+    }
 }
 
 #[tokio::test]

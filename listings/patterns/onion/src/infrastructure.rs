@@ -4,10 +4,11 @@
 use std::future::Future;
 use std::str::FromStr as _;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use opentelemetry::trace::Status;
 use opentelemetry_semantic_conventions::attribute::{
-    DB_COLLECTION_NAME, DB_OPERATION_NAME, DB_QUERY_TEXT, DB_SYSTEM_NAME, ERROR_TYPE,
+    DB_COLLECTION_NAME, DB_OPERATION_NAME, DB_QUERY_TEXT, DB_RESPONSE_STATUS_CODE, DB_SYSTEM_NAME,
+    ERROR_TYPE,
 };
 use sqlx::Row as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
@@ -41,6 +42,12 @@ impl SqliteAccounts {
     /// Opens (creating if needed) the database at `url`, e.g. `sqlite:///tmp/bank.db`, and
     /// creates the table.
     pub async fn connect(url: &str) -> anyhow::Result<SqliteAccounts> {
+        // sqlx would take any other string for a file name; say what is wrong instead.
+        if !url.starts_with("sqlite:") {
+            bail!(
+                "{url:?} is not a SQLite database URL (expected sqlite://PATH or sqlite::memory:)"
+            );
+        }
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("DATABASE_URL {url:?} is not a SQLite URL"))?
             .create_if_missing(true);
@@ -60,7 +67,8 @@ impl SqliteAccounts {
 // ANCHOR: db_span
 /// Runs one statement in a `CLIENT` span named `{db.operation.name} {db.collection.name}` with
 /// the database semantic conventions. `sql` is the parameterised text: values never go into
-/// telemetry. Only a failure of the statement itself makes this span an error.
+/// telemetry. Only a failure of the statement itself makes this span an error; then it gets
+/// SQLite's result code as `db.response.status_code` and `error.type`.
 async fn statement<T>(
     operation: &'static str,
     sql: &'static str,
@@ -80,11 +88,26 @@ async fn statement<T>(
         let code = error
             .as_database_error()
             .and_then(|e| e.code())
-            .map_or_else(|| "_OTHER".to_owned(), |code| code.into_owned());
-        span.set_attribute(ERROR_TYPE, code);
+            .map(|code| code.into_owned());
+        if let Some(code) = &code {
+            span.set_attribute(DB_RESPONSE_STATUS_CODE, code.clone());
+        }
+        let kind = code.unwrap_or_else(|| error_kind(error).to_owned());
+        span.set_attribute(ERROR_TYPE, kind);
         span.set_status(Status::error(error.to_string()));
     }
     result
+}
+
+/// A low-cardinality `error.type` for errors that carry no SQLite result code.
+fn error_kind(error: &sqlx::Error) -> &'static str {
+    match error {
+        sqlx::Error::Io(_) => "io",
+        sqlx::Error::PoolTimedOut => "pool_timed_out",
+        sqlx::Error::PoolClosed => "pool_closed",
+        sqlx::Error::ColumnNotFound(_) | sqlx::Error::ColumnDecode { .. } => "decode",
+        _ => "_OTHER",
+    }
 }
 // ANCHOR_END: db_span
 
@@ -130,21 +153,39 @@ impl AccountRepository for SqliteAccounts {
         }
     }
 
+    // ANCHOR: save
     async fn save(&self, accounts: &[&Account]) -> Result<(), RepositoryError> {
         let mut tx = detached(self.pool.begin()).await.map_err(unavailable)?;
-        for account in accounts {
-            let query = sqlx::query(UPDATE)
-                .bind(account.balance())
-                .bind(account.id().as_str())
-                .bind(account.version());
-            let done = statement("UPDATE", UPDATE, query.execute(&mut *tx))
-                .await
-                .map_err(unavailable)?;
-            if done.rows_affected() == 0 {
-                // Dropping `tx` rolls back the updates made so far.
-                return Err(RepositoryError::Conflict(account.id().clone()));
+        let updated = update_all(&mut tx, accounts).await;
+        if updated.is_err() {
+            // Not by dropping `tx`: that sends the rollback to sqlx's worker thread with the
+            // current span, the use case's (see `detached`). Under `detached` it carries none.
+            if let Err(error) = detached(tx.rollback()).await {
+                tracing::warn!(%error, "rolling back the failed save");
             }
+            return updated;
         }
         detached(tx.commit()).await.map_err(unavailable)
     }
+    // ANCHOR_END: save
+}
+
+/// The UPDATE of each account, in `tx`; stops at the first that fails or finds its row changed.
+async fn update_all(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    accounts: &[&Account],
+) -> Result<(), RepositoryError> {
+    for account in accounts {
+        let query = sqlx::query(UPDATE)
+            .bind(account.balance())
+            .bind(account.id().as_str())
+            .bind(account.version());
+        let done = statement("UPDATE", UPDATE, query.execute(&mut **tx))
+            .await
+            .map_err(unavailable)?;
+        if done.rows_affected() == 0 {
+            return Err(RepositoryError::Conflict(account.id().clone()));
+        }
+    }
+    Ok(())
 }

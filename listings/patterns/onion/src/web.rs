@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{MatchedPath, Path, Request, State};
+use axum::extract::{FromRequest, MatchedPath, Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -14,8 +14,9 @@ use opentelemetry::global;
 use opentelemetry::trace::Status;
 use opentelemetry_http::HeaderExtractor;
 use opentelemetry_semantic_conventions::attribute::{
-    HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, URL_PATH,
+    ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, URL_PATH, URL_SCHEME,
 };
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tracing::field::Empty;
 use tracing::{Instrument as _, info};
@@ -66,9 +67,9 @@ type Bank<R> = State<Arc<BankService<R>>>;
 
 async fn open<R: AccountRepository>(
     State(bank): Bank<R>,
-    Json(body): Json<OpenAccount>,
+    Body(body): Body<OpenAccount>,
 ) -> Result<(StatusCode, Json<Balance>), HttpError> {
-    let balance_cents = bank.open(AccountId::new(body.id.clone())).await?;
+    let balance_cents = bank.open(account_id(&body.id)?).await?;
     Ok((
         StatusCode::CREATED,
         Json(Balance {
@@ -82,73 +83,112 @@ async fn balance<R: AccountRepository>(
     State(bank): Bank<R>,
     Path(id): Path<String>,
 ) -> Result<Json<Balance>, HttpError> {
-    let balance_cents = bank.balance(AccountId::new(id.clone())).await?;
+    let balance_cents = bank.balance(account_id(&id)?).await?;
     Ok(Json(Balance { id, balance_cents }))
 }
 
 async fn deposit<R: AccountRepository>(
     State(bank): Bank<R>,
     Path(id): Path<String>,
-    Json(body): Json<Money>,
+    Body(body): Body<Money>,
 ) -> Result<Json<Balance>, HttpError> {
-    let balance_cents = bank
-        .deposit(AccountId::new(id.clone()), body.amount_cents)
-        .await?;
+    let balance_cents = bank.deposit(account_id(&id)?, body.amount_cents).await?;
     Ok(Json(Balance { id, balance_cents }))
 }
 
 async fn withdraw<R: AccountRepository>(
     State(bank): Bank<R>,
     Path(id): Path<String>,
-    Json(body): Json<Money>,
+    Body(body): Body<Money>,
 ) -> Result<Json<Balance>, HttpError> {
-    let balance_cents = bank
-        .withdraw(AccountId::new(id.clone()), body.amount_cents)
-        .await?;
+    let balance_cents = bank.withdraw(account_id(&id)?, body.amount_cents).await?;
     Ok(Json(Balance { id, balance_cents }))
 }
 
 async fn transfer<R: AccountRepository>(
     State(bank): Bank<R>,
-    Json(body): Json<Transfer>,
+    Body(body): Body<Transfer>,
 ) -> Result<StatusCode, HttpError> {
-    bank.transfer(
-        AccountId::new(body.from),
-        AccountId::new(body.to),
-        body.amount_cents,
-    )
-    .await?;
+    let (from, to) = (account_id(&body.from)?, account_id(&body.to)?);
+    bank.transfer(from, to, body.amount_cents).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 // ANCHOR: errors
-/// An `AppError` on its way out as an HTTP response.
-pub struct HttpError(AppError);
+/// Why a request failed, on its way out as an HTTP response with a JSON body
+/// `{"error": "..."}`.
+pub enum HttpError {
+    /// The use case did not happen.
+    App(AppError),
+    /// The request never became a use case: a body that is not the JSON we expect, an
+    /// account id that cannot be one. Always a 4xx, never 422 (that one is the domain's).
+    Invalid(StatusCode, String),
+}
 
 impl From<AppError> for HttpError {
     fn from(e: AppError) -> HttpError {
-        HttpError(e)
+        HttpError::App(e)
     }
 }
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let status = match &self.0 {
-            AppError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Repository(RepositoryError::Duplicate(_) | RepositoryError::Conflict(_)) => {
-                StatusCode::CONFLICT
+        let (status, message) = match self {
+            HttpError::App(e) => {
+                let status = match &e {
+                    AppError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                    AppError::NotFound(_) => StatusCode::NOT_FOUND,
+                    AppError::Repository(
+                        RepositoryError::Duplicate(_) | RepositoryError::Conflict(_),
+                    ) => StatusCode::CONFLICT,
+                    AppError::Repository(RepositoryError::Unavailable(_)) => {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    }
+                };
+                (status, e.to_string())
             }
-            AppError::Repository(RepositoryError::Unavailable(_)) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            HttpError::Invalid(status, message) => (status, message),
         };
         // Not `error = ..` as the first field (nor `#[instrument(err)]` on the handler): that makes
         // tracing-opentelemetry mark the current span as an error, and a 4xx is not one.
-        info!(reason = %self.0, status = i64::from(status.as_u16()), "request refused");
-        let body = serde_json::json!({ "error": self.0.to_string() });
+        info!(reason = %message, status = i64::from(status.as_u16()), "request refused");
+        let body = serde_json::json!({ "error": message });
         (status, Json(body)).into_response()
     }
+}
+
+/// `Json<T>` whose rejection is an [`HttpError`]: malformed JSON, a missing field or a missing
+/// `Content-Type: application/json` get this service's JSON error body, and 400 where axum
+/// would say 422 (that status belongs to the domain's refusals here).
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = HttpError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Body<T>, HttpError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(body)) => Ok(Body(body)),
+            Err(rejection) => {
+                let status = match rejection.status() {
+                    StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+                    other => other,
+                };
+                Err(HttpError::Invalid(status, rejection.body_text()))
+            }
+        }
+    }
+}
+
+/// An account id as the web ring accepts it: not empty, no `/` (it must fit in a path segment
+/// of `/accounts/{id}`).
+fn account_id(raw: &str) -> Result<AccountId, HttpError> {
+    if raw.is_empty() || raw.contains('/') {
+        return Err(HttpError::Invalid(
+            StatusCode::BAD_REQUEST,
+            format!("invalid account id {raw:?}: it must be non-empty and must not contain '/'"),
+        ));
+    }
+    Ok(AccountId::new(raw))
 }
 // ANCHOR_END: errors
 
@@ -175,7 +215,10 @@ async fn server_span(request: Request, next: Next) -> Response {
         { HTTP_REQUEST_METHOD } = method,
         { HTTP_ROUTE } = route,
         { URL_PATH } = request.uri().path(),
+        // This server speaks plain HTTP; behind a TLS-terminating proxy it would still be "http".
+        { URL_SCHEME } = "http",
         { HTTP_RESPONSE_STATUS_CODE } = Empty,
+        { ERROR_TYPE } = Empty,
     );
     if let Err(reason) = span.set_parent(remote) {
         info!(%reason, "cannot attach the remote parent; the request starts a new trace");
@@ -185,6 +228,7 @@ async fn server_span(request: Request, next: Next) -> Response {
     let status = response.status();
     span.record(HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
     if status.is_server_error() {
+        span.record(ERROR_TYPE, status.as_str());
         span.set_status(Status::error(status.to_string()));
     }
     response

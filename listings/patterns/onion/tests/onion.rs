@@ -2,6 +2,9 @@
 //! driving the real service over HTTP on a SQLite file and reading what arrived over OTLP.
 
 use onion::Bank;
+use onion::domain::model::{AccountId, Amount};
+use onion::domain::services::{AccountRepository, RepositoryError};
+use onion::infrastructure::SqliteAccounts;
 use otlp_testkit::{Receiver, Span, SpanKind, SpanStatus, Telemetry as Received};
 use serde_json::{Value, json};
 use service_telemetry::{Service, Telemetry};
@@ -169,13 +172,32 @@ impl Harness {
         response.status().as_u16()
     }
 
-    /// Balance and version straight from the SQLite file, past every ring.
-    async fn stored(&self, id: &str) -> (i64, i64) {
-        let pool = SqlitePoolOptions::new()
+    /// The status and the JSON body of a `POST` with a raw body and content type.
+    async fn post_raw(&self, path: &str, content_type: &str, body: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.bank.url()))
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// A second connection to the SQLite file, past every ring.
+    async fn database(&self) -> sqlx::SqlitePool {
+        SqlitePoolOptions::new()
             .max_connections(1)
             .connect(&self.database_url)
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Balance and version straight from the SQLite file, past every ring.
+    async fn stored(&self, id: &str) -> (i64, i64) {
+        let pool = self.database().await;
         let row = sqlx::query("SELECT balance_cents, version FROM accounts WHERE id = ?")
             .bind(id)
             .fetch_one(&pool)
@@ -268,6 +290,8 @@ async fn each_use_case_is_a_span_between_http_and_the_database() {
     assert_eq!(withdrawn.attributes.i64("bank.amount_cents"), Some(3000));
     assert_eq!(withdrawn.attributes.i64("bank.balance_cents"), Some(7000));
     // ANCHOR_END: tree
+    assert_eq!(server.attributes.str("url.scheme"), Some("http"));
+    assert_eq!(server.attributes.str("error.type"), None);
     for span in received.children_of(use_case) {
         let operation = span.name.split(' ').next().unwrap();
         assert_db_span(span, operation);
@@ -455,3 +479,200 @@ async fn an_event_led_by_an_error_field_marks_the_enclosing_span_as_failed() {
     assert_eq!(received.span("message first").status, SpanStatus::Unset);
 }
 // ANCHOR_END: error_field
+
+// ANCHOR: conflict
+/// Optimistic concurrency: saving an account loaded before someone else's save is a conflict.
+/// The transaction is rolled back explicitly, without the caller's span: dropped inside the use
+/// case, it would hand that span to sqlx's worker thread, and under a per-thread subscriber
+/// (`set_default`, as here) the spans above it would never be closed nor exported.
+#[tokio::test]
+async fn a_stale_save_is_a_conflict_and_the_callers_spans_still_end() {
+    const ROUNDS: usize = 20;
+    let (h, _guard) = Harness::start().await;
+    assert_eq!(h.post("/accounts", json!({ "id": "alice" })).await, 201);
+    let accounts = SqliteAccounts::connect(&h.database_url).await.unwrap();
+    let alice = AccountId::new("alice");
+    let mut first = accounts.find(&alice).await.unwrap().unwrap();
+    let mut stale = accounts.find(&alice).await.unwrap().unwrap();
+    first.deposit(Amount::of_cents(500).unwrap());
+    accounts.save(&[&first]).await.unwrap();
+
+    // Whether sqlx's worker thread or this one drops the span last is a race; a few rounds
+    // make sure the worker wins at least once.
+    stale.deposit(Amount::of_cents(700).unwrap());
+    for _ in 0..ROUNDS {
+        let request = tracing::info_span!("request");
+        let use_case = tracing::info_span!(parent: &request, "use case");
+        let saved = tracing::Instrument::instrument(accounts.save(&[&stale]), use_case).await;
+        drop(request);
+        assert!(matches!(saved, Err(RepositoryError::Conflict(id)) if id == alice));
+    }
+    // The first save stands; the stale ones changed nothing.
+    assert_eq!(h.stored("alice").await, (500, 1));
+    let received = h.finish().await;
+
+    // Every caller's span arrived, each with its use case and the UPDATE that matched no row:
+    // the repository's verdict, not an error of the database.
+    let requests = received.spans_named("request");
+    assert_eq!(requests.len(), ROUNDS, "every caller's span arrived");
+    for request in requests {
+        let [use_case] = received.children_of(request)[..] else {
+            panic!("one use case under each request")
+        };
+        let [update] = received.children_of(use_case)[..] else {
+            panic!("one UPDATE under the use case")
+        };
+        assert_db_span(update, "UPDATE");
+        assert_eq!(update.status, SpanStatus::Unset);
+    }
+}
+// ANCHOR_END: conflict
+
+#[tokio::test]
+async fn malformed_requests_are_a_400_with_a_json_error() {
+    let (h, _guard) = Harness::start().await;
+    let json = "application/json";
+    let cases = [
+        ("/accounts", json, "{\"id\": ", 400, "Failed to parse"),
+        ("/accounts", json, "{}", 400, "missing field `id`"),
+        (
+            "/accounts",
+            "text/plain",
+            "{\"id\": \"a\"}",
+            415,
+            "Content-Type",
+        ),
+        (
+            "/accounts",
+            json,
+            "{\"id\": \"\"}",
+            400,
+            "invalid account id \"\"",
+        ),
+        (
+            "/accounts",
+            json,
+            "{\"id\": \"a/b\"}",
+            400,
+            "must not contain '/'",
+        ),
+        (
+            "/accounts/a%2Fb/deposits",
+            json,
+            "{\"amount_cents\": 1}",
+            400,
+            "invalid account id",
+        ),
+        (
+            "/accounts/alice/deposits",
+            json,
+            "{\"amount_cents\": \"ten\"}",
+            400,
+            "amount_cents",
+        ),
+    ];
+    for (path, content_type, body, status, message) in cases {
+        let (got, answer) = h.post_raw(path, content_type, body).await;
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert_eq!(got, status, "{path} {body}: {answer}");
+        assert!(error.contains(message), "{path} {body}: {error}");
+    }
+    let received = h.finish().await;
+
+    // None of them became a use case, and a 4xx is not an error of the server span.
+    let servers: Vec<&Span> = received
+        .spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Server)
+        .collect();
+    assert_eq!(servers.len(), cases.len());
+    for server in servers {
+        assert_eq!(server.status, SpanStatus::Unset, "{}", server.name);
+        assert!(received.children_of(server).is_empty(), "{}", server.name);
+        let status = server.attributes.i64("http.response.status_code").unwrap();
+        assert!((400..500).contains(&status) && status != 422, "{status}");
+    }
+}
+
+#[tokio::test]
+async fn a_database_failure_is_an_error_of_every_span_up_the_tree() {
+    let (h, _guard) = Harness::start().await;
+    assert_eq!(h.post("/accounts", json!({ "id": "alice" })).await, 201);
+    // Break the storage behind the service's back: the next SELECT fails inside SQLite.
+    let database = h.database().await;
+    sqlx::query("DROP TABLE accounts")
+        .execute(&database)
+        .await
+        .unwrap();
+    database.close().await;
+    let (status, answer) = h
+        .post_raw(
+            "/accounts/alice/deposits",
+            "application/json",
+            "{\"amount_cents\": 100}",
+        )
+        .await;
+    assert_eq!(status, 500, "{answer}");
+    let received = h.finish().await;
+
+    // ANCHOR: failure
+    let (server, trace) = request(&received, "POST /accounts/{id}/deposits", 0);
+    let use_case = named(&trace, "BankService.deposit")[0];
+    let select = named(&trace, "SELECT accounts")[0];
+    assert!(matches!(&select.status, SpanStatus::Error(d) if d.contains("no such table")));
+    // SQLite's primary result code: 1 is SQLITE_ERROR.
+    assert_eq!(select.attributes.str("db.response.status_code"), Some("1"));
+    assert_eq!(select.attributes.str("error.type"), Some("1"));
+    assert!(matches!(&use_case.status, SpanStatus::Error(d) if d.contains("no such table")));
+    assert!(matches!(server.status, SpanStatus::Error(_)));
+    assert_eq!(
+        server.attributes.i64("http.response.status_code"),
+        Some(500)
+    );
+    assert_eq!(server.attributes.str("error.type"), Some("500"));
+    // ANCHOR_END: failure
+}
+
+#[tokio::test]
+async fn the_callers_trace_is_continued() {
+    let (h, _guard) = Harness::start().await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent_id = "00f067aa0ba902b7";
+    let response = h
+        .client
+        .get(format!("{}/accounts/nobody", h.bank.url()))
+        .header("traceparent", format!("00-{trace_id}-{parent_id}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let received = h.finish().await;
+
+    let (server, trace) = request(&received, "GET /accounts/{id}", 0);
+    assert_eq!(server.trace_id, trace_id);
+    assert_eq!(server.parent_span_id.as_deref(), Some(parent_id));
+    let use_case = named(&trace, "BankService.balance")[0];
+    assert_eq!(
+        use_case.parent_span_id.as_deref(),
+        Some(server.span_id.as_str())
+    );
+    let select = named(&trace, "SELECT accounts")[0];
+    assert_eq!(
+        select.parent_span_id.as_deref(),
+        Some(use_case.span_id.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_database_url_that_is_not_sqlite_is_a_clear_error() {
+    let error = Bank::start("postgres://localhost/bank", "127.0.0.1:0".parse().unwrap())
+        .await
+        .err()
+        .expect("a non-SQLite URL must be refused");
+    assert!(
+        error
+            .to_string()
+            .contains("\"postgres://localhost/bank\" is not a SQLite database URL"),
+        "{error:#}"
+    );
+}

@@ -31,6 +31,8 @@ pub struct Harness {
     pub server: HttpServer,
     pub client: reqwest::Client,
     pub base: String,
+    /// The SQLite file's URL, to look (or break things) behind the service's back.
+    pub db_url: String,
     _db_dir: tempfile::TempDir,
 }
 
@@ -76,6 +78,7 @@ pub async fn start() -> Option<Harness> {
         server,
         client: reqwest::Client::new(),
         base,
+        db_url: url,
         _db_dir: db_dir,
     };
     Some(harness)
