@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use opentelemetry_semantic_conventions::attribute::{
     ERROR_TYPE, MESSAGING_DESTINATION_NAME, MESSAGING_MESSAGE_ID, MESSAGING_OPERATION_NAME,
-    MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM,
+    MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM, SERVER_ADDRESS, SERVER_PORT,
 };
 use tracing::Instrument as _;
 use tracing::field::Empty;
@@ -13,7 +13,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::domain::{Account, Command, Rejection};
 use crate::store::{AppendError, EventStore, StoredEvent};
-use crate::{SUBJECT, record_error, traceparent_of};
+use crate::{Nats, SUBJECT, record_error, traceparent_of};
 
 /// Why a command did not produce an event.
 #[derive(Debug)]
@@ -66,12 +66,12 @@ impl From<AppendError> for CommandError {
 #[derive(Clone)]
 pub struct CommandHandler {
     store: EventStore,
-    nats: async_nats::Client,
+    nats: Nats,
     publish_timeout: Duration,
 }
 
 impl CommandHandler {
-    pub fn new(store: EventStore, nats: async_nats::Client) -> CommandHandler {
+    pub fn new(store: EventStore, nats: Nats) -> CommandHandler {
         CommandHandler {
             store,
             nats,
@@ -152,6 +152,8 @@ impl CommandHandler {
             { MESSAGING_OPERATION_TYPE } = "send",
             { MESSAGING_OPERATION_NAME } = "publish",
             { MESSAGING_MESSAGE_ID } = %stored.seq,
+            { SERVER_ADDRESS } = self.nats.server.host(),
+            { SERVER_PORT } = i64::from(self.nats.server.port()),
             { ERROR_TYPE } = Empty,
             otel.status_code = Empty,
             otel.status_description = Empty,
@@ -160,10 +162,15 @@ impl CommandHandler {
             let body = serde_json::to_vec(stored).context("serialising the event")?;
             let headers = service_telemetry::nats::headers_for(cause);
             self.nats
+                .client
                 .publish_with_headers(SUBJECT, headers, body.into())
                 .await
                 .context("publishing the event")?;
-            self.nats.flush().await.context("flushing the NATS client")
+            self.nats
+                .client
+                .flush()
+                .await
+                .context("flushing the NATS client")
         };
         let sent = tokio::time::timeout(self.publish_timeout, send)
             .instrument(span.clone())
@@ -180,7 +187,10 @@ impl CommandHandler {
             ),
         };
         record_error(&span, failure.0, &failure.1);
-        tracing::warn!(parent: &span, error = %format!("{:#}", failure.1), "event stored but not published");
+        // In the span's scope: the log appender takes the current span, not an explicit parent.
+        span.in_scope(|| {
+            tracing::warn!(error = %format!("{:#}", failure.1), "event stored but not published")
+        });
     }
     // ANCHOR_END: publish
 }

@@ -79,7 +79,12 @@ impl std::fmt::Display for Rejection {
         match self {
             Rejection::AlreadyOpen => write!(f, "the account is already open"),
             Rejection::NotOpen => write!(f, "the account is not open"),
-            Rejection::InvalidAmount => write!(f, "the amount must be positive"),
+            Rejection::InvalidAmount => {
+                write!(
+                    f,
+                    "the amount must be positive and keep the balance in range"
+                )
+            }
             Rejection::InsufficientFunds { balance, requested } => {
                 write!(f, "balance {balance} is less than {requested}")
             }
@@ -96,6 +101,8 @@ pub struct Account {
 }
 
 impl Account {
+    /// Folds one event into the state. `decide` never lets a balance overflow, so neither can
+    /// the fold of the events it produced.
     pub fn apply(mut self, event: &Event) -> Account {
         match event {
             Event::Opened { .. } => self.open = true,
@@ -116,6 +123,11 @@ impl Account {
             Action::Deposit { amount } | Action::Withdraw { amount } if *amount <= 0 => {
                 Err(Rejection::InvalidAmount)
             }
+            // A balance that would not fit in an i64 is refused here, not found by a panic
+            // (or a wrap-around) the next time the events are folded.
+            Action::Deposit { amount } if self.balance.checked_add(*amount).is_none() => {
+                Err(Rejection::InvalidAmount)
+            }
             Action::Deposit { amount } => Ok(Event::Deposited { amount: *amount }),
             Action::Withdraw { amount } if *amount > self.balance => {
                 Err(Rejection::InsufficientFunds {
@@ -128,3 +140,28 @@ impl Account {
     }
 }
 // ANCHOR_END: decide
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fold(events: &[Event]) -> Account {
+        events.iter().fold(Account::default(), Account::apply)
+    }
+
+    #[test]
+    fn a_deposit_that_would_overflow_the_balance_is_rejected() {
+        let open = Event::Opened {
+            owner: "Alice".into(),
+        };
+        let max = Action::Deposit { amount: i64::MAX };
+        let first = fold(std::slice::from_ref(&open)).decide(&max).unwrap();
+        let account = fold(&[open, first]);
+        assert_eq!(account.balance, i64::MAX);
+        assert_eq!(account.decide(&max), Err(Rejection::InvalidAmount));
+        assert_eq!(
+            account.decide(&Action::Deposit { amount: 1 }),
+            Err(Rejection::InvalidAmount)
+        );
+    }
+}

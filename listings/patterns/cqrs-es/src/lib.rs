@@ -32,21 +32,54 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 /// The NATS subject every event is published on.
 pub const SUBJECT: &str = "bank.events";
 
-/// Opens (creating if needed) the SQLite database at `url`. An in-memory database gets a
-/// single connection: every connection to `sqlite::memory:` would be a database of its own.
+/// A NATS connection and the server it was opened to: what the messaging spans report as
+/// `server.address` and `server.port`.
+#[derive(Clone)]
+pub struct Nats {
+    pub client: async_nats::Client,
+    pub server: async_nats::ServerAddr,
+}
+
+impl Nats {
+    /// Connects to the NATS server at `url`; `name` is the connection's name on the server.
+    pub async fn connect(url: &str, name: &str) -> anyhow::Result<Nats> {
+        let server = url
+            .parse()
+            .with_context(|| format!("{url:?} is not a NATS URL"))?;
+        let client = async_nats::ConnectOptions::new()
+            .name(name)
+            .connect(url)
+            .await
+            .with_context(|| format!("connecting to NATS at {url}"))?;
+        Ok(Nats { client, server })
+    }
+}
+
+/// Opens (creating if needed) the SQLite database at `url`.
+///
+/// For `sqlite::memory:` sqlx opens a shared-cache in-memory database, which SQLite drops as
+/// soon as its last connection closes. So the pool keeps exactly one connection and never
+/// retires it: with sqlx's defaults (an idle timeout and a maximum lifetime) the pool would
+/// close it after a while, open a fresh one, and the data would silently be gone.
 pub async fn open_pool(url: &str) -> anyhow::Result<SqlitePool> {
     let options = SqliteConnectOptions::from_str(url)
         .with_context(|| format!("{url:?} is not a SQLite URL"))?
         .create_if_missing(true);
-    let in_memory = url.contains(":memory:");
-    let options = if in_memory {
+    let pool = if url.contains(":memory:") {
+        SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        SqlitePoolOptions::new().max_connections(4)
+    };
+    let options = if url.contains(":memory:") {
         options
     } else {
         options.journal_mode(SqliteJournalMode::Wal)
     };
-    SqlitePoolOptions::new()
-        .max_connections(if in_memory { 1 } else { 4 })
-        .connect_with(options)
+    pool.connect_with(options)
         .await
         .with_context(|| format!("opening the SQLite database {url:?}"))
 }

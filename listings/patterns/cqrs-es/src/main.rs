@@ -7,9 +7,9 @@
 use anyhow::{Context as _, bail};
 use cqrs_es::commands::CommandHandler;
 use cqrs_es::domain::{Action, Command};
-use cqrs_es::open_pool;
 use cqrs_es::read_model::{Projector, ReadModel, replay};
 use cqrs_es::store::EventStore;
+use cqrs_es::{Nats, open_pool};
 use service_telemetry::{Service, Telemetry};
 
 #[tokio::main]
@@ -34,18 +34,9 @@ async fn run() -> anyhow::Result<()> {
     let pool = open_pool(&db_url).await?;
     let store = EventStore::new(pool.clone()).await?;
     let read_model = ReadModel::new(pool).await?;
-    let connect = |name: &'static str| {
-        let url = nats_url.clone();
-        async move {
-            async_nats::ConnectOptions::new()
-                .name(name)
-                .connect(url.as_str())
-                .await
-                .with_context(|| format!("connecting to NATS at {url}"))
-        }
-    };
-    let mut projector = Projector::start(connect("projector").await?, read_model.clone()).await?;
-    let commands = CommandHandler::new(store.clone(), connect("commands").await?);
+    let projector_nats = Nats::connect(&nats_url, "projector").await?;
+    let mut projector = Projector::start(projector_nats, read_model.clone()).await?;
+    let commands = CommandHandler::new(store.clone(), Nats::connect(&nats_url, "commands").await?);
     // ANCHOR_END: wiring
 
     let account = |action: Action, expected_version: Option<i64>| Command {

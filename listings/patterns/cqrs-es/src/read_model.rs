@@ -6,7 +6,7 @@ use futures_util::StreamExt as _;
 use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use opentelemetry_semantic_conventions::attribute::{
     ERROR_TYPE, MESSAGING_DESTINATION_NAME, MESSAGING_MESSAGE_ID, MESSAGING_OPERATION_NAME,
-    MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM,
+    MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM, SERVER_ADDRESS, SERVER_PORT,
 };
 use serde::Serialize;
 use sqlx::{Row as _, SqlitePool};
@@ -18,7 +18,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::domain::Event;
 use crate::store::{EventStore, StoredEvent};
-use crate::{SUBJECT, db_span, record_error, span_context_of};
+use crate::{Nats, SUBJECT, db_span, record_error, span_context_of};
 
 /// One row of the read model.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -137,19 +137,17 @@ pub struct Projector {
 impl Projector {
     /// Subscribes to [`SUBJECT`] and applies every event it receives to `read_model`.
     /// Returns once the server has registered the subscription.
-    pub async fn start(
-        nats: async_nats::Client,
-        read_model: ReadModel,
-    ) -> anyhow::Result<Projector> {
+    pub async fn start(nats: Nats, read_model: ReadModel) -> anyhow::Result<Projector> {
         let mut messages = nats
+            .client
             .subscribe(SUBJECT)
             .await
             .context("subscribing to the event subject")?;
-        nats.flush().await.context("registering the subscription")?;
+        service_telemetry::nats::subscription_ready(&nats.client).await?;
         let (tx, applied) = watch::channel(0);
         let task = tokio::spawn(async move {
             while let Some(message) = messages.next().await {
-                if let Some(seq) = project(&read_model, &message).await {
+                if let Some(seq) = project(&read_model, &nats.server, &message).await {
                     tx.send_replace(seq);
                 }
             }
@@ -173,7 +171,11 @@ impl Projector {
 
 // ANCHOR: project
 /// Processes one message in a new trace that links to the command that caused the event.
-async fn project(read_model: &ReadModel, message: &async_nats::Message) -> Option<i64> {
+async fn project(
+    read_model: &ReadModel,
+    server: &async_nats::ServerAddr,
+    message: &async_nats::Message,
+) -> Option<i64> {
     let span = tracing::info_span!(
         parent: None,
         "process",
@@ -184,6 +186,8 @@ async fn project(read_model: &ReadModel, message: &async_nats::Message) -> Optio
         { MESSAGING_OPERATION_TYPE } = "process",
         { MESSAGING_OPERATION_NAME } = "process",
         { MESSAGING_MESSAGE_ID } = Empty,
+        { SERVER_ADDRESS } = server.host(),
+        { SERVER_PORT } = i64::from(server.port()),
         bank.event.kind = Empty,
         bank.projection.applied = Empty,
         { ERROR_TYPE } = Empty,
@@ -209,7 +213,9 @@ async fn project(read_model: &ReadModel, message: &async_nats::Message) -> Optio
         Ok(seq) => Some(seq),
         Err(e) => {
             record_error(&span, "projection_failed", &e);
-            tracing::error!(parent: &span, error = %format!("{e:#}"), "event not projected");
+            // In the span's scope: the log appender takes the current span, not an explicit
+            // parent.
+            span.in_scope(|| tracing::error!(error = %format!("{e:#}"), "event not projected"));
             None
         }
     }

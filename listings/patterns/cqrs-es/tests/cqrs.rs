@@ -7,7 +7,7 @@ use cqrs_es::commands::{CommandError, CommandHandler};
 use cqrs_es::domain::{Action, Command, Event, Rejection};
 use cqrs_es::read_model::{Balance, Projector, ReadModel, replay};
 use cqrs_es::store::{AppendError, EventStore};
-use cqrs_es::{SUBJECT, db_span, open_pool};
+use cqrs_es::{Nats, SUBJECT, db_span, open_pool};
 use otlp_testkit::{Receiver, Span, SpanKind, SpanStatus};
 use service_telemetry::{Service, Telemetry};
 use tempfile::TempDir;
@@ -48,14 +48,14 @@ async fn world() -> Option<World> {
         .await
         .unwrap();
     let projector = Projector::start(
-        async_nats::connect(nats.url()).await.unwrap(),
+        Nats::connect(&nats.url(), "projector").await.unwrap(),
         read_model.clone(),
     )
     .await
     .unwrap();
     let commands = CommandHandler::new(
         store.clone(),
-        async_nats::connect(nats.url()).await.unwrap(),
+        Nats::connect(&nats.url(), "commands").await.unwrap(),
     )
     .publish_timeout(Duration::from_millis(300));
     Some(World {
@@ -137,6 +137,15 @@ fn assert_messaging(span: &Span, kind: SpanKind, operation_type: &str) {
     assert_eq!(str_attr(span, "messaging.system"), "nats");
     assert_eq!(str_attr(span, "messaging.destination.name"), SUBJECT);
     assert_eq!(str_attr(span, "messaging.operation.type"), operation_type);
+    // The server the connection was opened to: `test-servers` listens on the loopback.
+    assert_eq!(str_attr(span, "server.address"), "127.0.0.1");
+    assert!(
+        span.attributes
+            .i64("server.port")
+            .is_some_and(|port| port > 0),
+        "{:?}",
+        span.attributes
+    );
 }
 
 // ANCHOR: link_test
@@ -493,4 +502,66 @@ async fn with_nats_down_the_command_still_succeeds_and_a_replay_catches_up() {
     assert_eq!(publish.name, "publish bank.events");
     assert_eq!(str_attr(publish, "error.type"), "timeout");
     assert!(matches!(&publish.status, SpanStatus::Error(m) if m.contains("did not take")));
+    // The warning is logged in the `publish` span, so a backend shows it with that span.
+    let logs = received.logs_of(publish);
+    assert!(
+        logs.iter().any(|log| log.severity_text == "WARN"
+            && log.body.as_str() == Some("event stored but not published")),
+        "{logs:#?}"
+    );
+}
+
+#[test]
+fn the_program_with_nats_unreachable_exits_with_an_error_naming_the_address() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("nats://127.0.0.1:{port}");
+    // The closed port also serves as the OTLP endpoint: nothing is exported, which must not
+    // hide the NATS error either.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cqrs-es"))
+        .env("NATS_URL", &url)
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .env_remove("OTEL_EXPORTER_OTLP_PROTOCOL")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{output:?}");
+    assert!(
+        stderr.contains(&format!("connecting to NATS at {url}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_in_memory_database_keeps_its_one_connection_for_good() {
+    let pool = open_pool("sqlite::memory:").await.unwrap();
+    // The database lives only as long as a connection to it: the pool must never close it.
+    let options = pool.options();
+    assert_eq!(
+        (options.get_min_connections(), options.get_max_connections()),
+        (1, 1)
+    );
+    assert_eq!(options.get_idle_timeout(), None);
+    assert_eq!(options.get_max_lifetime(), None);
+    let store = EventStore::new(pool.clone()).await.unwrap();
+    store
+        .append(
+            "acc-1",
+            0,
+            &Event::Opened {
+                owner: "Alice".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.load("acc-1").await.unwrap().len(), 1);
 }

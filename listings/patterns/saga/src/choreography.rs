@@ -4,13 +4,15 @@
 
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, anyhow};
 use async_nats::Message;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tracing::Span;
 
-use crate::messaging::{PLACE_ORDER, consumer_span, decode, fail, publish, reply, traced};
+use crate::messaging::{
+    PLACE_ORDER, consumer_span, decode, fail, publish, reply, reply_error, traced,
+};
 use crate::service::Ctx;
 use crate::{Action, Order, Outcome, Role, apply};
 
@@ -82,16 +84,23 @@ pub(crate) async fn handle(role: Role, ctx: Ctx, message: Message) -> anyhow::Re
 
 // ANCHOR: place
 /// The order service starts a saga by publishing `order.placed`, then waits (outside any span:
-/// the saga is running elsewhere now) for the event that ends it.
+/// the saga is running elsewhere now) for the event that ends it. An unreadable order, or no
+/// ending event in time, is an error reply: the client learns why instead of timing out.
 async fn place(ctx: Ctx, message: Message) -> anyhow::Result<()> {
     let (outcome_tx, outcome_rx) = oneshot::channel();
-    let order_id = traced(consumer_span(&message), async {
-        let order: Order = decode(&message)?;
+    let order_id = traced(consumer_span(&message, &ctx.nats.server), async {
+        let order: Order = match decode(&message) {
+            Ok(order) => order,
+            Err(error) => {
+                reply_error(&ctx.nats.client, &message, 400, &error).await?;
+                return Err(error);
+            }
+        };
         Span::current().record("order.id", order.id.as_str());
         let order_id = order.id.clone();
         ctx.pending.insert(&order_id, outcome_tx);
         publish(
-            &ctx.client,
+            &ctx.nats,
             "order.placed",
             &Event {
                 order,
@@ -106,16 +115,18 @@ async fn place(ctx: Ctx, message: Message) -> anyhow::Result<()> {
         Ok(Ok(outcome)) => outcome,
         _ => {
             ctx.pending.remove(&order_id);
-            bail!("no ending event for order {order_id} within {OUTCOME_TIMEOUT:?}");
+            let error = anyhow!("no ending event for order {order_id} within {OUTCOME_TIMEOUT:?}");
+            reply_error(&ctx.nats.client, &message, 504, &error).await?;
+            return Err(error);
         }
     };
-    reply(&ctx.client, &message, &outcome).await
+    reply(&ctx.nats.client, &message, &outcome).await
 }
 // ANCHOR_END: place
 
 /// The order service learns how a saga ended.
 async fn conclude(ctx: Ctx, message: Message) -> anyhow::Result<()> {
-    traced(consumer_span(&message), async {
+    traced(consumer_span(&message, &ctx.nats.server), async {
         let event: Event = decode(&message)?;
         let reason = event.reason.unwrap_or_default();
         let outcome = match message.subject.as_str() {
@@ -138,27 +149,76 @@ async fn conclude(ctx: Ctx, message: Message) -> anyhow::Result<()> {
 /// publishes what happened, as a child of that span. A failure marks this span, and the failure
 /// event it publishes sets off the compensations.
 async fn react(ctx: Ctx, message: Message, action: Action) -> anyhow::Result<()> {
-    let span = consumer_span(&message);
+    let span = consumer_span(&message, &ctx.nats.server);
     span.record("saga.action", action.name());
     if let Some(step) = action.compensates() {
         span.record("saga.compensates", step.name());
     }
     traced(span, async {
-        let event: Event = decode(&message)?;
-        Span::current().record("order.id", event.order.id.as_str());
         let (succeeded, failed) = events(action);
+        let event: Event = match decode(&message) {
+            Ok(event) => event,
+            Err(error) => {
+                unreadable(&ctx, &message, action, failed, &error).await?;
+                return Err(error);
+            }
+        };
+        Span::current().record("order.id", event.order.id.as_str());
         match apply(action, &event.order, &ctx.ledger) {
-            Ok(()) => publish(&ctx.client, succeeded, &event).await,
-            Err(reason) => {
-                fail(&Span::current(), &reason);
+            Ok(()) => publish(&ctx.nats, succeeded, &event).await,
+            Err(failure) => {
+                fail(&Span::current(), failure.code, &failure.reason);
                 let event = Event {
                     order: event.order,
-                    reason: Some(reason),
+                    reason: Some(failure.reason),
                 };
-                publish(&ctx.client, failed, &event).await
+                publish(&ctx.nats, failed, &event).await
             }
         }
     })
     .await
 }
 // ANCHOR_END: react
+
+/// An event this participant cannot read. If it triggers a step and the order's id is still
+/// readable, the step failed: publish the failure event, so that the saga compensates and ends
+/// instead of waiting for an event that never comes. A compensation cannot claim to have undone
+/// anything, so there the error is logged for someone to act on.
+async fn unreadable(
+    ctx: &Ctx,
+    message: &Message,
+    action: Action,
+    failed: &str,
+    error: &anyhow::Error,
+) -> anyhow::Result<()> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        order: OrderId,
+    }
+    #[derive(Deserialize)]
+    struct OrderId {
+        id: String,
+    }
+    let id = serde_json::from_slice::<Envelope>(&message.payload).map(|e| e.order.id);
+    match id {
+        Ok(id) if action.compensates().is_none() => {
+            Span::current().record("order.id", id.as_str());
+            let order = Order {
+                id,
+                item: String::new(),
+                amount_cents: 0,
+                fail_at: None,
+            };
+            let reason = Some(format!("{}: unreadable event: {error:#}", action.name()));
+            publish(&ctx.nats, failed, &Event { order, reason }).await
+        }
+        _ => {
+            tracing::error!(
+                error = format!("{error:#}"),
+                saga.action = action.name(),
+                "an unreadable event: nothing published"
+            );
+            Ok(())
+        }
+    }
+}

@@ -161,14 +161,26 @@ impl Action {
         }
     }
 
-    /// The injected failure that makes this action fail, its ledger entry and its reason.
-    fn failure(self) -> Option<(Failure, &'static str, &'static str)> {
+    /// The injected failure that makes this action fail: its ledger entry, its `error.type` and
+    /// its reason.
+    fn failure(self) -> Option<(Failure, &'static str, &'static str, &'static str)> {
         match self {
-            Action::Charge => Some((Failure::PaymentDeclined, "declined", "card declined")),
-            Action::Reserve => Some((Failure::OutOfStock, "out_of_stock", "out of stock")),
+            Action::Charge => Some((
+                Failure::PaymentDeclined,
+                "declined",
+                "card_declined",
+                "card declined",
+            )),
+            Action::Reserve => Some((
+                Failure::OutOfStock,
+                "out_of_stock",
+                "out_of_stock",
+                "out of stock",
+            )),
             Action::Ship => Some((
                 Failure::ShippingUnavailable,
                 "unavailable",
+                "no_courier",
                 "no courier available",
             )),
             // Compensations must not fail for business reasons: a refund is always possible.
@@ -177,15 +189,26 @@ impl Action {
     }
 }
 
+/// Why a step was not done: a low-cardinality code (the span's `error.type`) and a reason for
+/// people (the status description, and what the saga reports).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepFailure {
+    pub code: &'static str,
+    pub reason: String,
+}
+
 // ANCHOR: apply
 /// Runs `action` for `order` against the participant's state: the local transaction of one
-/// saga step. A business failure is an `Err` with its reason, not a Rust error.
-pub fn apply(action: Action, order: &Order, ledger: &Ledger) -> Result<(), String> {
-    if let Some((failure, entry, reason)) = action.failure()
+/// saga step. A business failure is an `Err` with its code and reason, not a Rust error.
+pub fn apply(action: Action, order: &Order, ledger: &Ledger) -> Result<(), StepFailure> {
+    if let Some((failure, entry, code, reason)) = action.failure()
         && order.fail_at == Some(failure)
     {
         ledger.record(&order.id, entry);
-        return Err(format!("{}: {reason}", action.name()));
+        return Err(StepFailure {
+            code,
+            reason: format!("{}: {reason}", action.name()),
+        });
     }
     ledger.record(&order.id, action.done());
     Ok(())
@@ -211,7 +234,8 @@ impl Ledger {
 }
 
 /// The client side: asks the order service to run the saga for `order` and waits for the
-/// outcome.
+/// outcome. An order the service could not take (or whose outcome it does not know) comes
+/// back as an error reply, in the `Nats-Service-Error` header of the NATS service convention.
 pub async fn place_order(client: &async_nats::Client, order: &Order) -> anyhow::Result<Outcome> {
     use anyhow::Context as _;
     let body = serde_json::to_vec(order).context("encoding the order")?;
@@ -219,5 +243,11 @@ pub async fn place_order(client: &async_nats::Client, order: &Order) -> anyhow::
         .request(messaging::PLACE_ORDER, body.into())
         .await
         .with_context(|| format!("asking the order service to place order {}", order.id))?;
+    if let Some(error) = messaging::service_error(&reply) {
+        anyhow::bail!(
+            "the order service could not place order {}: {error}",
+            order.id
+        );
+    }
     serde_json::from_slice(&reply.payload).context("decoding the order service's reply")
 }

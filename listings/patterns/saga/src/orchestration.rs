@@ -3,12 +3,12 @@
 //! commands for the steps already done, newest first.
 
 use anyhow::{Context as _, bail};
-use async_nats::{Client, Message};
+use async_nats::Message;
 use serde::{Deserialize, Serialize};
 use tracing::Span;
 use tracing::field::Empty;
 
-use crate::messaging::{consumer_span, decode, fail, reply, request, traced};
+use crate::messaging::{Nats, consumer_span, decode, fail, reply, reply_error, request, traced};
 use crate::service::Ctx;
 use crate::{Action, Order, Outcome, Role, apply};
 
@@ -39,14 +39,21 @@ pub(crate) async fn handle(role: Role, ctx: Ctx, message: Message) -> anyhow::Re
     }
 }
 
-/// The order service: one saga per `order.place` request, the outcome as the reply.
+/// The order service: one saga per `order.place` request, the outcome as the reply. An order
+/// it cannot read gets an error reply at once, not silence until the requester's timeout.
 async fn place(ctx: Ctx, message: Message) -> anyhow::Result<()> {
-    traced(consumer_span(&message), async {
-        let order: Order = decode(&message)?;
+    traced(consumer_span(&message, &ctx.nats.server), async {
+        let order: Order = match decode(&message) {
+            Ok(order) => order,
+            Err(error) => {
+                reply_error(&ctx.nats.client, &message, 400, &error).await?;
+                return Err(error);
+            }
+        };
         Span::current().record("order.id", order.id.as_str());
-        let outcome = run_saga(&ctx.client, &order).await;
+        let outcome = run_saga(&ctx.nats, &order).await;
         ctx.ledger.record(&order.id, outcome.as_str());
-        reply(&ctx.client, &message, &outcome).await
+        reply(&ctx.nats.client, &message, &outcome).await
     })
     .await
 }
@@ -54,25 +61,25 @@ async fn place(ctx: Ctx, message: Message) -> anyhow::Result<()> {
 // ANCHOR: saga
 /// Runs the saga for `order` inside one `order saga` span. The span fails when the saga does:
 /// the order was not placed, even if every compensation worked.
-async fn run_saga(client: &Client, order: &Order) -> Outcome {
+async fn run_saga(nats: &Nats, order: &Order) -> Outcome {
     let saga = tracing::info_span!(
         "order saga",
         saga.style = "orchestration",
         order.id = order.id.as_str(),
         saga.outcome = Empty,
     );
-    let outcome = tracing::Instrument::instrument(steps(client, order), saga.clone()).await;
+    let outcome = tracing::Instrument::instrument(steps(nats, order), saga.clone()).await;
     saga.record("saga.outcome", outcome.as_str());
     if let Outcome::Rejected { reason } | Outcome::Compensated { reason } = &outcome {
-        fail(&saga, reason);
+        fail(&saga, outcome.as_str(), reason);
     }
     outcome
 }
 
-async fn steps(client: &Client, order: &Order) -> Outcome {
+async fn steps(nats: &Nats, order: &Order) -> Outcome {
     let mut done: Vec<Action> = Vec::new();
     for step in Action::STEPS {
-        let reason = match request::<StepReply>(client, step.name(), order).await {
+        let reason = match request::<StepReply>(nats, step.name(), order).await {
             Ok(StepReply { failure: None }) => {
                 done.push(step);
                 continue;
@@ -85,7 +92,7 @@ async fn steps(client: &Client, order: &Order) -> Outcome {
         };
         // Undo in reverse order: the newest step first.
         for completed in done.iter().rev() {
-            compensate(client, *completed, order).await;
+            compensate(nats, *completed, order).await;
         }
         return if done.is_empty() {
             Outcome::Rejected { reason }
@@ -100,7 +107,7 @@ async fn steps(client: &Client, order: &Order) -> Outcome {
 // ANCHOR: compensate
 /// One compensation: a `compensate {step}` span that says which step it undoes, around the
 /// command that undoes it.
-async fn compensate(client: &Client, step: Action, order: &Order) {
+async fn compensate(nats: &Nats, step: Action, order: &Order) {
     let Some(undo) = step.compensation() else {
         return;
     };
@@ -112,8 +119,8 @@ async fn compensate(client: &Client, step: Action, order: &Order) {
         saga.compensates = step.name(),
         order.id = order.id.as_str(),
     );
-    let undone = traced(span, async {
-        match request::<StepReply>(client, undo.name(), order).await? {
+    let undone = traced(span.clone(), async {
+        match request::<StepReply>(nats, undo.name(), order).await? {
             StepReply { failure: None } => Ok(()),
             StepReply {
                 failure: Some(reason),
@@ -123,42 +130,46 @@ async fn compensate(client: &Client, step: Action, order: &Order) {
     .await;
     if let Err(error) = undone {
         // A real system retries (a durable stream, a job table) until the compensation
-        // succeeds; here it is reported so that someone can act on it.
-        tracing::error!(
-            error = format!("{error:#}"),
-            order.id = order.id.as_str(),
-            "compensation failed"
-        );
+        // succeeds; here it is reported, on the compensation's span, so that someone can act.
+        span.in_scope(|| {
+            tracing::error!(
+                error = format!("{error:#}"),
+                order.id = order.id.as_str(),
+                "compensation failed"
+            )
+        });
     }
 }
 // ANCHOR_END: compensate
 
 // ANCHOR: perform
 /// A participant: runs the command's action and answers. A business failure ("out of stock")
-/// is a normal answer, and the error status of this participant's `process` span.
+/// is a normal answer, and the error status of this participant's `process` span. A command it
+/// cannot read is answered too, as a failure: the orchestrator must not wait for a timeout.
 async fn perform(ctx: Ctx, message: Message) -> anyhow::Result<()> {
     let action = Action::from_name(message.subject.as_str())
         .with_context(|| format!("no action for subject {}", message.subject))?;
-    let span = consumer_span(&message);
+    let span = consumer_span(&message, &ctx.nats.server);
     span.record("saga.action", action.name());
     if let Some(step) = action.compensates() {
         span.record("saga.compensates", step.name());
     }
     traced(span, async {
-        let order: Order = decode(&message)?;
+        let order: Order = match decode(&message) {
+            Ok(order) => order,
+            Err(error) => {
+                let failure = Some(format!("{}: {error:#}", action.name()));
+                reply(&ctx.nats.client, &message, &StepReply { failure }).await?;
+                return Err(error);
+            }
+        };
         Span::current().record("order.id", order.id.as_str());
         let result = apply(action, &order, &ctx.ledger);
-        if let Err(reason) = &result {
-            fail(&Span::current(), reason);
+        if let Err(failure) = &result {
+            fail(&Span::current(), failure.code, &failure.reason);
         }
-        reply(
-            &ctx.client,
-            &message,
-            &StepReply {
-                failure: result.err(),
-            },
-        )
-        .await
+        let failure = result.err().map(|failure| failure.reason);
+        reply(&ctx.nats.client, &message, &StepReply { failure }).await
     })
     .await
 }

@@ -9,12 +9,14 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
-use async_nats::{Client, Message};
+use async_nats::Message;
 use futures_util::StreamExt as _;
+use service_telemetry::nats::subscription_ready;
 use service_telemetry::{Service, Telemetry};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
+use crate::messaging::Nats;
 use crate::{Ledger, Outcome, Role, choreography, orchestration};
 
 /// The two ways to run the same saga.
@@ -44,7 +46,7 @@ pub struct Config {
 /// What a message handler has at hand.
 #[derive(Clone)]
 pub(crate) struct Ctx {
-    pub client: Client,
+    pub nats: Nats,
     pub ledger: Ledger,
     pub pending: Pending,
 }
@@ -192,11 +194,17 @@ async fn run(
     }
     let mut messages = futures_util::stream::select_all(subscriptions);
     // Only once the server has processed our subscriptions do messages for them reach us.
-    subscribed(&client).await?;
+    subscription_ready(&client).await?;
     let _ = ready.send(());
 
+    let server = nats_url
+        .parse()
+        .with_context(|| format!("{nats_url:?} is not a NATS URL"))?;
     let ctx = Ctx {
-        client: client.clone(),
+        nats: Nats {
+            client: client.clone(),
+            server,
+        },
         ledger,
         pending: Pending::default(),
     };
@@ -221,28 +229,6 @@ async fn run(
     client.flush().await.context("flushing the NATS connection")
 }
 // ANCHOR_END: run
-
-// ANCHOR: subscribed
-/// Returns once the server has processed this connection's earlier subscriptions. `flush()`
-/// only writes them to the socket; but the server handles one connection's commands in order,
-/// so a message we send to ourselves comes back only after them.
-async fn subscribed(client: &Client) -> anyhow::Result<()> {
-    let inbox = client.new_inbox();
-    let mut echo = client
-        .subscribe(inbox.clone())
-        .await
-        .context("subscribing to an inbox")?;
-    client
-        .publish(inbox, Default::default())
-        .await
-        .context("publishing to our inbox")?;
-    tokio::time::timeout(Duration::from_secs(5), echo.next())
-        .await
-        .context("the NATS server did not echo a message within 5 s")?
-        .context("the inbox subscription ended")?;
-    Ok(())
-}
-// ANCHOR_END: subscribed
 
 async fn handle(role: Role, style: Style, ctx: Ctx, message: Message) -> anyhow::Result<()> {
     match style {

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use futures_util::StreamExt as _;
 
 use otlp_testkit::{Receiver, Span, SpanKind, SpanStatus, Telemetry};
+use saga::orchestration::StepReply;
 use saga::{Config, Failure, Order, Outcome, Role, Saga, Style, place_order};
 
 struct Finished {
@@ -92,7 +93,7 @@ async fn run(style: Style, roles: &[Role], fail_at: Option<Failure>) -> Option<F
         received: receiver.snapshot(),
     };
     assert_one_trace(&finished.received);
-    assert_messaging_conventions(&finished.received);
+    assert_messaging_conventions(&finished.received, &server.url());
     Some(finished)
 }
 
@@ -108,9 +109,10 @@ fn assert_one_trace(received: &Telemetry) {
 // ANCHOR_END: one_trace
 
 /// Every message span (named `send …`, `publish …` or `process …`) has the right kind and
-/// follows the messaging semantic conventions; no other span has a messaging kind.
+/// follows the messaging semantic conventions, including the server it talked to (`nats_url`);
+/// no other span has a messaging kind.
 #[track_caller]
-fn assert_messaging_conventions(received: &Telemetry) {
+fn assert_messaging_conventions(received: &Telemetry, nats_url: &str) {
     for span in &received.spans {
         let operation = span.name.split(' ').next().unwrap_or_default();
         let (kind, operation_type) = match operation {
@@ -131,6 +133,15 @@ fn assert_messaging_conventions(received: &Telemetry) {
         assert_eq!(attrs.str("messaging.operation.type"), Some(operation_type));
         assert_eq!(attrs.str("messaging.operation.name"), Some(operation));
         assert_eq!(span.name, format!("{operation} {destination}"));
+        let server = (attrs.str("server.address"), attrs.i64("server.port"));
+        let (Some(address), Some(port)) = server else {
+            panic!("no server.address and server.port: {span:?}");
+        };
+        assert_eq!(format!("nats://{address}:{port}"), nats_url);
+        // A failed messaging span says what kind of failure, in `error.type`.
+        if matches!(span.status, SpanStatus::Error(_)) {
+            assert!(attrs.str("error.type").is_some(), "{span:?}");
+        }
     }
 }
 
@@ -221,6 +232,7 @@ async fn orchestration_out_of_stock_refunds_the_payment() {
     );
     let failed = run.span("inventory", "process inventory.reserve");
     assert_eq!(failed.status, SpanStatus::Error(reason.into()));
+    assert_eq!(failed.attributes.str("error.type"), Some("out_of_stock"));
 
     let saga = run.span("order", "order saga");
     assert_eq!(
@@ -320,6 +332,8 @@ async fn orchestration_declined_payment_has_nothing_to_compensate() {
     let saga = run.span("order", "order saga");
     assert_eq!(run.children(saga), ["order: send payment.charge"]);
     assert_eq!(saga.attributes.str("saga.outcome"), Some("rejected"));
+    let declined = run.span("payment", "process payment.charge");
+    assert_eq!(declined.attributes.str("error.type"), Some("card_declined"));
 }
 
 // ANCHOR: missing_participant
@@ -344,6 +358,8 @@ async fn orchestration_missing_participant_fails_the_send_span() {
             "order: order saga".to_string()
         ])
     );
+    let send = run.span("order", "send shipping.schedule");
+    assert_eq!(send.attributes.str("error.type"), Some("no_responders"));
 }
 // ANCHOR_END: missing_participant
 
@@ -438,6 +454,7 @@ async fn choreography_out_of_stock_refunds_the_payment() {
     );
     let failed = run.span("inventory", "process payment.charged");
     assert_eq!(failed.status, SpanStatus::Error(reason.into()));
+    assert_eq!(failed.attributes.str("error.type"), Some("out_of_stock"));
     let refund = run.span("payment", "process inventory.failed");
     assert_eq!(refund.attributes.str("saga.action"), Some("payment.refund"));
     assert_eq!(
@@ -528,6 +545,211 @@ async fn choreography_declined_payment_has_nothing_to_compensate() {
         BTreeSet::from(["payment: process order.placed".to_string()])
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Error paths
+
+/// A request that must be answered within 2 s: a service that stays silent fails the test
+/// long before the client's own 10 s request timeout.
+async fn prompt_request(
+    client: &async_nats::Client,
+    subject: &str,
+    body: &str,
+) -> async_nats::Message {
+    let request = client.request(subject.to_owned(), body.to_owned().into());
+    tokio::time::timeout(std::time::Duration::from_secs(2), request)
+        .await
+        .unwrap_or_else(|_| panic!("no reply to {subject} within 2 s"))
+        .unwrap()
+}
+
+// ANCHOR: malformed
+#[tokio::test]
+async fn a_malformed_request_gets_a_failure_reply_at_once() {
+    let Some(server) = test_servers::nats_or_skip() else {
+        return;
+    };
+    let receiver = Receiver::start().unwrap();
+    let config = Config {
+        nats_url: server.url(),
+        otlp_endpoint: Some(receiver.grpc_endpoint()),
+    };
+    let roles = [Role::Order, Role::Payment];
+    let saga = Saga::start_only(&roles, Style::Orchestration, &config)
+        .await
+        .unwrap();
+    let client = async_nats::connect(server.url()).await.unwrap();
+
+    // A participant answers a command it cannot read with a failure.
+    let reply = prompt_request(&client, "payment.charge", "not json").await;
+    let reply: StepReply = serde_json::from_slice(&reply.payload).unwrap();
+    let failure = reply.failure.expect("a failure");
+    assert!(failure.starts_with("payment.charge: decoding"), "{failure}");
+    // The order service answers an order it cannot read with an error reply.
+    let reply = prompt_request(&client, "order.place", "{}").await;
+    let headers = reply.headers.expect("error headers");
+    assert_eq!(
+        headers.get("Nats-Service-Error-Code").unwrap().as_str(),
+        "400"
+    );
+    assert!(headers.get("Nats-Service-Error").is_some());
+    saga.stop().await.unwrap();
+
+    let received = receiver.snapshot();
+    for (service, name) in [
+        ("payment", "process payment.charge"),
+        ("order", "process order.place"),
+    ] {
+        let span = received
+            .spans_named(name)
+            .into_iter()
+            .find(|s| s.service_name() == service)
+            .unwrap_or_else(|| panic!("{service}: {name}"));
+        assert!(matches!(&span.status, SpanStatus::Error(m) if m.contains("decoding")));
+        assert_eq!(span.attributes.str("error.type"), Some("decode"));
+    }
+}
+// ANCHOR_END: malformed
+
+#[tokio::test]
+async fn an_unreadable_event_for_a_step_publishes_its_failure_event() {
+    let Some(server) = test_servers::nats_or_skip() else {
+        return;
+    };
+    let receiver = Receiver::start().unwrap();
+    let config = Config {
+        nats_url: server.url(),
+        otlp_endpoint: Some(receiver.grpc_endpoint()),
+    };
+    let saga = Saga::start_only(&[Role::Payment], Style::Choreography, &config)
+        .await
+        .unwrap();
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut declined = client.subscribe("payment.declined").await.unwrap();
+    client.flush().await.unwrap();
+    // The order's id is there, the rest is not: the step fails, and says so.
+    let event = serde_json::json!({ "order": { "id": "o-3" } });
+    client
+        .publish("order.placed", event.to_string().into())
+        .await
+        .unwrap();
+    let wait = tokio::time::timeout(std::time::Duration::from_secs(2), declined.next());
+    let message = wait.await.expect("a failure event within 2 s").unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(body["order"]["id"], "o-3");
+    let reason = body["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("payment.charge: unreadable event"),
+        "{reason}"
+    );
+    saga.stop().await.unwrap();
+
+    let received = receiver.snapshot();
+    let process = received.span("process order.placed");
+    assert_eq!(process.attributes.str("error.type"), Some("decode"));
+    let publish = received.span("publish payment.declined");
+    otlp_testkit::assert_child_of(publish, process);
+}
+
+#[tokio::test]
+async fn choreography_without_an_ending_event_replies_with_an_error() {
+    let Some(server) = test_servers::nats_or_skip() else {
+        return;
+    };
+    let receiver = Receiver::start().unwrap();
+    let config = Config {
+        nats_url: server.url(),
+        otlp_endpoint: Some(receiver.grpc_endpoint()),
+    };
+    // No participants: `order.placed` reaches nobody, so no ending event ever comes.
+    let saga = Saga::start_only(&[Role::Order], Style::Choreography, &config)
+        .await
+        .unwrap();
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let order = Order {
+        id: "o-4".into(),
+        item: "book".into(),
+        amount_cents: 4200,
+        fail_at: None,
+    };
+    // The order service gives up after 5 s, well before the client's 10 s request timeout.
+    let started = std::time::Instant::now();
+    let error = format!("{:#}", place_order(&client, &order).await.unwrap_err());
+    assert!(started.elapsed() < std::time::Duration::from_secs(8));
+    assert!(error.contains("no ending event for order o-4"), "{error}");
+    assert!(error.contains("(504)"), "{error}");
+    saga.stop().await.unwrap();
+}
+
+// ANCHOR: compensation_failed
+#[tokio::test]
+async fn a_failed_compensation_is_an_error_span_and_an_error_log() {
+    let Some(server) = test_servers::nats_or_skip() else {
+        return;
+    };
+    let receiver = Receiver::start().unwrap();
+    let config = Config {
+        nats_url: server.url(),
+        otlp_endpoint: Some(receiver.grpc_endpoint()),
+    };
+    // A stand-in payment service that charges but cannot refund: nobody listens on
+    // `payment.refund`, so the compensation gets no responders.
+    let payment = async_nats::connect(server.url()).await.unwrap();
+    let mut charges = payment.subscribe("payment.charge").await.unwrap();
+    service_telemetry::nats::subscription_ready(&payment)
+        .await
+        .unwrap();
+    let charger = tokio::spawn(async move {
+        while let Some(charge) = charges.next().await {
+            let ok = serde_json::to_vec(&StepReply { failure: None }).unwrap();
+            payment
+                .publish(charge.reply.unwrap(), ok.into())
+                .await
+                .unwrap();
+        }
+    });
+    let roles = [Role::Order, Role::Inventory, Role::Shipping];
+    let saga = Saga::start_only(&roles, Style::Orchestration, &config)
+        .await
+        .unwrap();
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let order = Order {
+        id: "o-5".into(),
+        item: "book".into(),
+        amount_cents: 4200,
+        fail_at: Some(Failure::OutOfStock),
+    };
+    let outcome = place_order(&client, &order).await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Compensated { .. }),
+        "{outcome:?}"
+    );
+    saga.stop().await.unwrap();
+    charger.abort();
+
+    let received = receiver.snapshot();
+    let order_span = |name: &str| {
+        received
+            .spans_named(name)
+            .into_iter()
+            .find(|s| s.service_name() == "order")
+            .unwrap_or_else(|| panic!("order: {name}"))
+    };
+    let compensate = order_span("compensate payment.charge");
+    assert!(matches!(&compensate.status, SpanStatus::Error(m) if m.contains("no responders")));
+    let refund = order_span("send payment.refund");
+    assert!(matches!(refund.status, SpanStatus::Error(_)));
+    assert_eq!(refund.attributes.str("error.type"), Some("no_responders"));
+    otlp_testkit::assert_child_of(refund, compensate);
+    let logs = received.logs_of(compensate);
+    assert!(
+        logs.iter()
+            .any(|log| log.severity_text == "ERROR"
+                && log.body.as_str() == Some("compensation failed")),
+        "{logs:#?}"
+    );
+}
+// ANCHOR_END: compensation_failed
 
 // ---------------------------------------------------------------------------------------
 // Configuration

@@ -2,7 +2,8 @@
 //! headers, so the W3C propagator writes `traceparent` (and `tracestate`, `baggage`) into them
 //! exactly as it would for an HTTP request.
 
-use async_nats::HeaderMap;
+use anyhow::Context as _;
+use async_nats::{Client, HeaderMap, RequestErrorKind};
 use opentelemetry::Context;
 use opentelemetry::global;
 use opentelemetry::propagation::{Extractor, Injector};
@@ -51,3 +52,24 @@ pub fn context_from(headers: Option<&HeaderMap>) -> Context {
     }
 }
 // ANCHOR_END: inject
+
+// ANCHOR: ready
+/// Returns once the server has processed every command this connection sent before, in
+/// particular its subscriptions: only then do messages published on other connections reach
+/// them. `Client::flush()` is not enough, because it returns once the commands are written to
+/// the socket, not once the server has handled them.
+///
+/// The server handles one connection's commands in order, so the answer to a request sent now
+/// comes back only after the earlier subscriptions took effect. Nobody listens on a fresh inbox,
+/// so the answer is the server's own "no responders" status: one round trip, no echo of our own
+/// messages needed (it works with `no_echo`), and bounded by the client's request timeout.
+pub async fn subscription_ready(client: &Client) -> anyhow::Result<()> {
+    match client.request(client.new_inbox(), Default::default()).await {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == RequestErrorKind::NoResponders => Ok(()),
+        Err(error) => {
+            Err(error).context("waiting for the NATS server to process our subscriptions")
+        }
+    }
+}
+// ANCHOR_END: ready

@@ -6,7 +6,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::trace::TraceContextExt as _;
 use otlp_testkit::Receiver;
-use service_telemetry::nats::{context_from, headers_for};
+use service_telemetry::nats::{context_from, headers_for, subscription_ready};
 use service_telemetry::{Service, Telemetry};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
@@ -65,3 +65,32 @@ fn a_message_without_trace_headers_gives_an_empty_context() {
         assert_eq!(cx.baggage().len(), 0);
     }
 }
+
+// ANCHOR: ready_test
+#[tokio::test]
+async fn after_subscription_ready_a_message_from_another_connection_arrives() {
+    let Some(server) = test_servers::nats_or_skip() else {
+        return;
+    };
+    // `no_echo`: the readiness check must not depend on receiving our own messages.
+    let consumer = async_nats::ConnectOptions::new()
+        .no_echo()
+        .connect(server.url())
+        .await
+        .unwrap();
+    let producer = async_nats::connect(server.url()).await.unwrap();
+    // Each round subscribes to a fresh subject and publishes from the other connection at once:
+    // with only `flush()` before the publish, some of these messages go to nobody.
+    for round in 0..50 {
+        let subject = format!("ready.{round}");
+        let mut subscription = consumer.subscribe(subject.clone()).await.unwrap();
+        subscription_ready(&consumer).await.unwrap();
+        producer.publish(subject, "hi".into()).await.unwrap();
+        producer.flush().await.unwrap();
+        let message = tokio::time::timeout(std::time::Duration::from_secs(2), subscription.next())
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: the message never arrived"));
+        assert_eq!(message.unwrap().payload, "hi");
+    }
+}
+// ANCHOR_END: ready_test
