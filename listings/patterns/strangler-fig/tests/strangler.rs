@@ -1,0 +1,502 @@
+//! The facade, the legacy service and the new one, each on its own thread with its own
+//! `service.name`, exporting to one in-process OTLP receiver.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use otlp_testkit::{MetricKind, PointValue, SpanKind, SpanStatus};
+use otlp_testkit::{Receiver, Telemetry as Received, assert_child_of};
+use strangler_fig::backend::OrderReply;
+use strangler_fig::facade::{Switch, Switched};
+use strangler_fig::service_thread::App;
+use strangler_fig::{
+    Backend, CUSTOMERS, FACADE, LEGACY, NEW, ORDERS, RoutingTable, STRANGLER_REQUESTS,
+    ServiceThread, Shop, Store, Upstreams, facade_router,
+};
+use tempfile::TempDir;
+use tracing_subscriber::EnvFilter;
+
+/// The shop and a plain HTTP client (no telemetry of its own) that plays the caller.
+struct Harness {
+    shop: Shop,
+    base: reqwest::Url,
+    client: reqwest::Client,
+    _database: TempDir,
+}
+
+impl Harness {
+    /// The shop on a seeded SQLite file in a fresh temporary directory.
+    async fn start(receiver: &Receiver, routes: &[(&str, Backend)]) -> Harness {
+        let database = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", database.path().join("shop.db").display());
+        Store::connect(&url).await.unwrap().seed().await.unwrap();
+        let shop = Shop::start(&url, Some(&receiver.grpc_endpoint()), quiet, routes)
+            .await
+            .unwrap();
+        let base = shop.url().unwrap();
+        Harness {
+            shop,
+            base,
+            client: reqwest::Client::new(),
+            _database: database,
+        }
+    }
+
+    /// `GET path` at the facade, optionally as part of the caller's trace `traceparent`.
+    async fn get(&self, path: &str, traceparent: Option<&str>) -> (StatusCode, String) {
+        let mut request = self.client.get(self.base.join(path).unwrap());
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
+        }
+        let response = request.send().await.unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+
+    async fn switch(&self, route: &str, backend: Backend) -> reqwest::Response {
+        self.client
+            .put(self.base.join("admin/routes").unwrap())
+            .json(&Switch {
+                route: route.to_owned(),
+                backend,
+            })
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Stops all three services; their telemetry is shut down, so everything is exported.
+    async fn stop(self, receiver: &Receiver) -> Received {
+        self.shop.stop().await.unwrap();
+        receiver.snapshot()
+    }
+}
+
+fn quiet() -> anyhow::Result<EnvFilter> {
+    Ok(EnvFilter::new("error"))
+}
+
+fn served_by(body: &str) -> Backend {
+    let reply: serde_json::Value = serde_json::from_str(body).unwrap();
+    serde_json::from_value(reply["served_by"].clone()).unwrap()
+}
+
+const CALLER_ORDERS: (&str, &str) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+const CALLER_CUSTOMERS: (&str, &str) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
+
+fn traceparent((trace, span): (&str, &str)) -> String {
+    format!("00-{trace}-{span}-01")
+}
+
+// ANCHOR: same_trace
+#[tokio::test]
+async fn both_back_ends_continue_the_callers_trace() {
+    let receiver = Receiver::start().unwrap();
+    let shop = Harness::start(
+        &receiver,
+        &[(ORDERS, Backend::Legacy), (CUSTOMERS, Backend::New)],
+    )
+    .await;
+    let (status, body) = shop
+        .get("orders/1", Some(&traceparent(CALLER_ORDERS)))
+        .await;
+    assert_eq!(
+        (status, served_by(&body)),
+        (StatusCode::OK, Backend::Legacy)
+    );
+    let (status, body) = shop
+        .get("customers/7", Some(&traceparent(CALLER_CUSTOMERS)))
+        .await;
+    assert_eq!((status, served_by(&body)), (StatusCode::OK, Backend::New));
+    let received = shop.stop(&receiver).await;
+
+    for ((trace_id, caller_span), route, backend, service) in [
+        (CALLER_ORDERS, ORDERS, "legacy", LEGACY.name),
+        (CALLER_CUSTOMERS, CUSTOMERS, "new", NEW.name),
+    ] {
+        let trace = received.trace(trace_id);
+        assert_eq!(
+            trace.len(),
+            4,
+            "facade server and client, back end server and query"
+        );
+        let name = format!("GET {route}");
+        let facade_server = trace
+            .iter()
+            .find(|s| s.name == name && s.service_name() == FACADE.name)
+            .expect("the facade's server span");
+        assert_eq!(facade_server.kind, SpanKind::Server);
+        assert_eq!(facade_server.parent_span_id.as_deref(), Some(caller_span));
+        assert_eq!(
+            facade_server.attributes.str("strangler.backend"),
+            Some(backend)
+        );
+        let facade_client = trace.iter().find(|s| s.name == "GET").unwrap();
+        assert_eq!(facade_client.kind, SpanKind::Client);
+        assert_eq!(facade_client.service_name(), FACADE.name);
+        assert_child_of(facade_client, facade_server);
+        let back_end = trace
+            .iter()
+            .find(|s| s.name == name && s.service_name() != FACADE.name)
+            .expect("the back end's server span");
+        assert_eq!(back_end.service_name(), service);
+        assert_eq!(back_end.kind, SpanKind::Server);
+        assert_eq!(back_end.attributes.str("http.route"), Some(route));
+        assert_child_of(back_end, facade_client);
+        // The back end reads the shared database inside its own span.
+        let table = route.split('/').nth(1).unwrap();
+        let query = trace
+            .iter()
+            .find(|s| s.name == format!("SELECT {table}"))
+            .expect("the database span");
+        assert_eq!(query.kind, SpanKind::Client);
+        assert_eq!(query.service_name(), service);
+        assert_eq!(query.attributes.str("db.system.name"), Some("sqlite"));
+        assert_eq!(query.attributes.str("db.collection.name"), Some(table));
+        assert_child_of(query, back_end);
+    }
+}
+// ANCHOR_END: same_trace
+
+/// The latest value of every `strangler.requests` series, keyed by (route, back end, status).
+fn split(received: &Received) -> BTreeMap<(String, String, i64), i64> {
+    let mut split = BTreeMap::new();
+    for point in received.metric_points(STRANGLER_REQUESTS) {
+        assert_eq!(
+            point.kind,
+            MetricKind::Sum {
+                monotonic: true,
+                cumulative: true
+            }
+        );
+        assert_eq!(point.unit, "{request}");
+        assert_eq!(point.resource.str("service.name"), Some(FACADE.name));
+        let PointValue::Int(value) = point.value else {
+            panic!("{point:?} is not an integer sum");
+        };
+        let key = (
+            point.attributes.str("http.route").unwrap().to_owned(),
+            point
+                .attributes
+                .str("strangler.backend")
+                .unwrap()
+                .to_owned(),
+            point.attributes.i64("http.response.status_code").unwrap(),
+        );
+        split.insert(key, value); // points arrive in order: the last one is the total
+    }
+    split
+}
+
+fn series(route: &str, backend: &str, status: i64, count: i64) -> ((String, String, i64), i64) {
+    ((route.to_owned(), backend.to_owned(), status), count)
+}
+
+// ANCHOR: split
+#[tokio::test]
+async fn the_counter_shows_the_split_before_and_after_a_switch() {
+    let receiver = Receiver::start().unwrap();
+    let shop = Harness::start(
+        &receiver,
+        &[(ORDERS, Backend::Legacy), (CUSTOMERS, Backend::Legacy)],
+    )
+    .await;
+    let mut before = Vec::new();
+    for id in 1..=3 {
+        let (_, body) = shop.get(&format!("orders/{id}"), None).await;
+        assert_eq!(served_by(&body), Backend::Legacy);
+        before.push(serde_json::from_str::<OrderReply>(&body).unwrap());
+    }
+    for _ in 1..=2 {
+        shop.get("customers/7", None).await;
+    }
+    shop.shop.facade.flush().await.unwrap();
+    assert_eq!(
+        split(&receiver.snapshot()),
+        BTreeMap::from([
+            series(CUSTOMERS, "legacy", 200, 2),
+            series(ORDERS, "legacy", 200, 3),
+        ])
+    );
+
+    let switched: Switched = shop
+        .switch(ORDERS, Backend::New)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(switched.previous, Backend::Legacy);
+    for id in [1, 2, 3, 1] {
+        let (_, body) = shop.get(&format!("orders/{id}"), None).await;
+        let reply: OrderReply = serde_json::from_str(&body).unwrap();
+        assert_eq!(reply.served_by, Backend::New);
+        // Same database, same answer: only `served_by` differs.
+        let old = &before[usize::try_from(id - 1).unwrap()];
+        assert_eq!((&reply.item, reply.quantity), (&old.item, old.quantity));
+    }
+    shop.get("customers/8", None).await;
+    let received = shop.stop(&receiver).await;
+
+    assert_eq!(
+        split(&received),
+        BTreeMap::from([
+            series(CUSTOMERS, "legacy", 200, 3),
+            series(ORDERS, "legacy", 200, 3),
+            series(ORDERS, "new", 200, 4),
+        ])
+    );
+    // The switch is an event in the admin request's span.
+    let admin = received.span("PUT /admin/routes");
+    let event = admin.event("route switched").expect("the switch event");
+    assert_eq!(event.attributes.str("from"), Some("legacy"));
+    assert_eq!(event.attributes.str("to"), Some("new"));
+}
+// ANCHOR_END: split
+
+// ANCHOR: down
+#[tokio::test]
+async fn a_back_end_that_is_down_gives_502_and_a_failed_client_span() {
+    let receiver = Receiver::start().unwrap();
+    let mut shop = Harness::start(&receiver, &[(ORDERS, Backend::Legacy)]).await;
+    shop.shop.stop_legacy().await.unwrap();
+    let (status, _) = shop.get("orders/1", None).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    let received = shop.stop(&receiver).await;
+
+    let server = received.span("GET /orders/{id}");
+    assert_eq!(server.service_name(), FACADE.name);
+    assert_eq!(
+        server.attributes.i64("http.response.status_code"),
+        Some(502)
+    );
+    assert!(matches!(server.status, SpanStatus::Error(_)));
+    let client = received.span("GET");
+    assert_child_of(client, server);
+    assert!(matches!(client.status, SpanStatus::Error(_)));
+    assert_eq!(client.attributes.str("error.type"), Some("connect"));
+    assert_eq!(client.attributes.get("http.response.status_code"), None);
+    let event = client.event("the back end did not answer").unwrap();
+    let error = event.attributes.str("error").unwrap();
+    assert!(error.contains("Connection refused"), "{error}");
+    // The same event is a log record that carries the client span's ids.
+    let logs = received.logs_of(client);
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!(logs[0].severity_text, "WARN");
+    assert_eq!(logs[0].body.as_str(), Some("the back end did not answer"));
+    assert_eq!(
+        split(&received),
+        BTreeMap::from([series(ORDERS, "legacy", 502, 1)])
+    );
+}
+// ANCHOR_END: down
+
+#[tokio::test]
+async fn a_missing_order_is_the_back_ends_404_passed_through() {
+    let receiver = Receiver::start().unwrap();
+    let shop = Harness::start(&receiver, &[(ORDERS, Backend::New)]).await;
+    let (status, _) = shop.get("orders/99", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let received = shop.stop(&receiver).await;
+
+    let spans = received.spans_named("GET /orders/{id}");
+    let facade = spans
+        .iter()
+        .find(|s| s.service_name() == FACADE.name)
+        .unwrap();
+    let back_end = spans.iter().find(|s| s.service_name() == NEW.name).unwrap();
+    let client = received.span("GET");
+    assert_child_of(client, facade);
+    assert_child_of(back_end, client);
+    // Both servers answered 404 and did their job; only the client sees an error.
+    for server in [facade, back_end] {
+        assert_eq!(
+            server.attributes.i64("http.response.status_code"),
+            Some(404)
+        );
+        assert_eq!(server.status, SpanStatus::Unset);
+    }
+    assert!(matches!(client.status, SpanStatus::Error(_)));
+    assert_eq!(client.attributes.str("error.type"), Some("404"));
+    assert_eq!(
+        split(&received),
+        BTreeMap::from([series(ORDERS, "new", 404, 1)])
+    );
+}
+
+#[tokio::test]
+async fn a_back_end_that_does_not_answer_in_time_gives_504() {
+    let receiver = Receiver::start().unwrap();
+    // Accepts connections (the kernel does, into the backlog) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = reqwest::Url::parse(&format!("http://{}/", silent.local_addr().unwrap()));
+    let upstreams = Upstreams {
+        legacy: silent_url.clone().unwrap(),
+        new: silent_url.unwrap(),
+        timeout: Duration::from_millis(200),
+    };
+    let table = RoutingTable::new([(ORDERS, Backend::Legacy)]);
+    let facade = ServiceThread::start(
+        FACADE,
+        Some(&receiver.grpc_endpoint()),
+        quiet().unwrap(),
+        async move |telemetry| facade_router(table, upstreams, &telemetry.meter()).map(App::from),
+    )
+    .await
+    .unwrap();
+    let response = reqwest::get(facade.url().unwrap().join("orders/1").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    facade.stop().await.unwrap();
+    let received = receiver.snapshot();
+
+    let client = received.span("GET");
+    assert!(matches!(client.status, SpanStatus::Error(_)));
+    assert_eq!(client.attributes.str("error.type"), Some("timeout"));
+    assert!(client.duration() >= Duration::from_millis(200));
+    assert_eq!(
+        split(&received),
+        BTreeMap::from([series(ORDERS, "legacy", 504, 1)])
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_a_404_that_reaches_no_back_end() {
+    let receiver = Receiver::start().unwrap();
+    let shop = Harness::start(&receiver, &[(ORDERS, Backend::Legacy)]).await;
+    let (status, _) = shop.get("reports/2026", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let response = shop.switch("/reports/{year}", Backend::New).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    // The failed switch changed nothing: orders still go to the legacy service.
+    let (_, body) = shop.get("orders/1", None).await;
+    assert_eq!(served_by(&body), Backend::Legacy);
+    let received = shop.stop(&receiver).await;
+
+    let unmatched = received
+        .spans_named("GET")
+        .into_iter()
+        .find(|s| s.kind == SpanKind::Server)
+        .expect("the facade's span for the unknown route");
+    assert_eq!(unmatched.service_name(), FACADE.name);
+    assert_eq!(unmatched.kind, SpanKind::Server);
+    assert_eq!(
+        unmatched.attributes.i64("http.response.status_code"),
+        Some(404)
+    );
+    assert_eq!(unmatched.attributes.get("http.route"), None);
+    assert_eq!(
+        unmatched.status,
+        SpanStatus::Unset,
+        "a 404 is not a server error"
+    );
+    assert!(received.children_of(unmatched).is_empty());
+    assert_eq!(
+        split(&received),
+        BTreeMap::from([series(ORDERS, "legacy", 200, 1)])
+    );
+}
+
+#[tokio::test]
+async fn the_program_moves_orders_to_the_new_service_in_one_trace_per_request() {
+    let receiver = Receiver::start().unwrap();
+    let endpoint = receiver.grpc_endpoint();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_strangler-fig"))
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let received = receiver.snapshot();
+
+    // Seven calls from the storefront, each the root of its own trace.
+    let calls: Vec<_> = received
+        .spans
+        .iter()
+        .filter(|s| s.service_name() == "storefront")
+        .collect();
+    assert_eq!(calls.len(), 7);
+    let paths: Vec<(String, Vec<&str>)> = calls
+        .iter()
+        .map(|call| {
+            assert!(call.parent_span_id.is_none());
+            let url = reqwest::Url::parse(call.attributes.str("url.full").unwrap()).unwrap();
+            // The services that served this call, from the SERVER spans of its trace.
+            let mut services: Vec<&str> = received
+                .trace(&call.trace_id)
+                .iter()
+                .filter(|s| s.kind == SpanKind::Server)
+                .map(|s| s.service_name())
+                .collect();
+            services.sort();
+            (url.path().to_owned(), services)
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            ("/orders/1".to_owned(), vec![FACADE.name, LEGACY.name]),
+            ("/customers/7".to_owned(), vec![FACADE.name, LEGACY.name]),
+            ("/admin/routes".to_owned(), vec![FACADE.name]),
+            ("/orders/1".to_owned(), vec![FACADE.name, NEW.name]),
+            ("/orders/99".to_owned(), vec![FACADE.name, NEW.name]),
+            ("/reports/2026".to_owned(), vec![FACADE.name]),
+            ("/customers/7".to_owned(), vec![FACADE.name]),
+        ]
+    );
+    assert_eq!(
+        split(&received),
+        BTreeMap::from([
+            series(CUSTOMERS, "legacy", 200, 1),
+            series(CUSTOMERS, "legacy", 502, 1),
+            series(ORDERS, "legacy", 200, 1),
+            series(ORDERS, "new", 200, 1),
+            series(ORDERS, "new", 404, 1),
+        ])
+    );
+}
+
+// ANCHOR: foreign_thread
+/// What sqlx's SQLite worker does to a span: keeps it and drops it on its own thread, whose
+/// default subscriber is not the one the span belongs to (in the example program: the
+/// storefront's global one). A child with a `tracing` parent then releases the parent through
+/// that other subscriber, which knows no such span: the thread panics. A child whose only link
+/// is the OpenTelemetry parent drops cleanly and is still the parent's child in the trace.
+#[tokio::test]
+async fn a_span_dropped_on_a_foreign_thread_must_not_have_a_tracing_parent() {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    let receiver = Receiver::start().unwrap();
+    let telemetry =
+        service_telemetry::Telemetry::init(LEGACY, Some(&receiver.grpc_endpoint())).unwrap();
+    let guard = telemetry.set_default();
+    let drop_elsewhere = |span: tracing::Span| {
+        std::thread::spawn(move || {
+            let _other = tracing::subscriber::set_default(tracing_subscriber::registry());
+            drop(span);
+        })
+        .join()
+    };
+
+    let request = tracing::info_span!("request with a tracing child");
+    let dropped = drop_elsewhere(tracing::info_span!(parent: &request, "query"));
+    assert!(dropped.is_err(), "the worker thread panics");
+    drop(request);
+
+    let request = tracing::info_span!("request with an otel child");
+    let query = tracing::info_span!(parent: None, "query");
+    query.set_parent(request.context()).unwrap();
+    drop_elsewhere(query).unwrap();
+    drop(request);
+
+    drop(guard);
+    telemetry.shutdown().await.unwrap();
+    let received = receiver.snapshot();
+    let request = received.span("request with an otel child");
+    assert_eq!(received.children_of(request).len(), 1);
+}
+// ANCHOR_END: foreign_thread
