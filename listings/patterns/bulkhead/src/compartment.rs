@@ -30,8 +30,15 @@ struct Metrics {
 }
 
 impl Compartment {
-    pub fn new(name: &'static str, capacity: usize, meter: &Meter) -> Compartment {
-        Compartment {
+    /// Refuses a capacity of 0 (every call would be turned away) or above
+    /// [`Semaphore::MAX_PERMITS`].
+    pub fn new(name: &'static str, capacity: usize, meter: &Meter) -> anyhow::Result<Compartment> {
+        anyhow::ensure!(
+            (1..=Semaphore::MAX_PERMITS).contains(&capacity),
+            "compartment {name:?}: capacity must be between 1 and {}, got {capacity}",
+            Semaphore::MAX_PERMITS
+        );
+        Ok(Compartment {
             name,
             capacity,
             permits: Arc::new(Semaphore::new(capacity)),
@@ -48,7 +55,7 @@ impl Compartment {
                     .build(),
                 attributes: [KeyValue::new(COMPARTMENT, name)],
             },
-        }
+        })
     }
 
     pub fn name(&self) -> &'static str {
@@ -113,3 +120,22 @@ impl std::fmt::Display for Full {
 }
 
 impl std::error::Error for Full {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_impossible_capacity_is_refused_with_a_reason() {
+        let meter = opentelemetry::global::meter("test");
+        for capacity in [0, Semaphore::MAX_PERMITS + 1, usize::MAX] {
+            let error = Compartment::new("reviews", capacity, &meter).err().unwrap();
+            assert!(
+                error.to_string().contains("capacity must be between 1"),
+                "{error}"
+            );
+        }
+        let largest = Compartment::new("reviews", Semaphore::MAX_PERMITS, &meter).unwrap();
+        assert!(largest.try_enter().is_ok());
+    }
+}

@@ -12,7 +12,7 @@ use opentelemetry::global;
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_semantic_conventions::attribute::{
     ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, SERVER_ADDRESS,
-    SERVER_PORT, URL_FULL, URL_PATH,
+    SERVER_PORT, URL_FULL, URL_PATH, URL_SCHEME,
 };
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -56,6 +56,8 @@ async fn server_span(request: Request, next: Next) -> Response {
         { HTTP_REQUEST_METHOD } = method,
         { HTTP_ROUTE } = route,
         { URL_PATH } = request.uri().path(),
+        // These servers speak plain HTTP; a server sees no scheme in the request line.
+        { URL_SCHEME } = request.uri().scheme_str().unwrap_or("http"),
         { HTTP_RESPONSE_STATUS_CODE } = Empty,
         { ERROR_TYPE } = Empty,
         { COMPARTMENT } = Empty,
@@ -81,8 +83,9 @@ async fn server_span(request: Request, next: Next) -> Response {
 // ANCHOR_END: server-span
 
 // ANCHOR: client
-/// `GET url` in a `CLIENT` span whose context travels in the request's headers. Any
-/// non-2xx answer is an error.
+/// `GET url` in a `CLIENT` span whose context travels in the request's headers. A 4xx or
+/// 5xx answer is an error. Give it a client that does not follow redirects, so that the span
+/// is one request.
 pub async fn get(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
     let parsed = reqwest::Url::parse(url).with_context(|| format!("invalid URL {url:?}"))?;
     let span = tracing::info_span!(

@@ -11,7 +11,7 @@ const SERVICE: Service = Service {
     version: env!("CARGO_PKG_VERSION"),
 };
 /// How slow the reviews service is in this demo.
-const SLOW: Duration = Duration::from_millis(400);
+const SLOW: Duration = Duration::from_secs(1);
 
 // ANCHOR: main
 #[tokio::main]
@@ -29,17 +29,21 @@ async fn run(telemetry: &Telemetry) -> anyhow::Result<()> {
     let reviews = Server::start(loopback, dependency::reviews(SLOW)).await?;
     let inventory = Server::start(loopback, dependency::inventory()).await?;
     let meter = telemetry.meter();
+    // Redirects are not followed: each client span is exactly one request.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
     let gateway = Server::start(
         loopback,
         gateway::router(
-            reqwest::Client::new(),
+            client,
             Downstream {
                 base_url: reviews.url(),
-                compartment: Compartment::new("reviews", 2, &meter),
+                compartment: Compartment::new("reviews", 2, &meter)?,
             },
             Downstream {
                 base_url: inventory.url(),
-                compartment: Compartment::new("inventory", 2, &meter),
+                compartment: Compartment::new("inventory", 2, &meter)?,
             },
         ),
     )

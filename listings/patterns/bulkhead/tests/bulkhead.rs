@@ -35,7 +35,7 @@ impl Stack {
         let gateway = Server::start(
             LOOPBACK,
             gateway::router(
-                reqwest::Client::new(),
+                no_redirects(),
                 Downstream {
                     base_url: reviews_server.url(),
                     compartment: reviews,
@@ -62,6 +62,14 @@ impl Stack {
     }
 }
 
+/// The gateway's client, as in main.rs: one client span is one request.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
 /// Fires `n` concurrent requests for reviews; each sends back its status and latency.
 fn burst(gateway: &str, n: u32) -> mpsc::UnboundedReceiver<(u16, Duration)> {
     let (tx, rx) = mpsc::unbounded_channel();
@@ -84,8 +92,8 @@ async fn timed_get(client: &reqwest::Client, url: &str) -> (u16, Duration) {
 
 fn compartments(meter: &Meter) -> (Compartment, Compartment) {
     (
-        Compartment::new("reviews", 4, meter),
-        Compartment::new("inventory", 4, meter),
+        Compartment::new("reviews", 4, meter).unwrap(),
+        Compartment::new("inventory", 4, meter).unwrap(),
     )
 }
 
@@ -162,11 +170,19 @@ async fn a_slow_dependency_fills_only_its_own_compartment() {
     for span in &rejected {
         assert_eq!(span.attributes.str("bulkhead.compartment"), Some("reviews"));
         assert_eq!(span.attributes.i64("http.response.status_code"), Some(503));
+        assert_eq!(span.attributes.str("url.scheme"), Some("http"));
         assert_eq!(
             span.status,
             SpanStatus::Error(r#"compartment "reviews" is full (4 calls in flight)"#.into())
         );
         assert!(span.event("bulkhead rejected the call").is_some());
+        // The same `warn!` is a WARN log record carrying this span's ids.
+        let logs = received.logs_of(span);
+        let warning = logs
+            .iter()
+            .find(|l| l.body.as_str() == Some("bulkhead rejected the call"))
+            .expect("the rejection's log record belongs to its server span");
+        assert_eq!(warning.severity_text, "WARN");
         // Turned away before any call to the dependency: no client span below it.
         assert!(received.children_of(span).is_empty());
         assert!(span.duration() < FAST);
@@ -184,6 +200,7 @@ async fn a_slow_dependency_fills_only_its_own_compartment() {
             panic!("the reviews service's span is below the client span");
         };
         assert_eq!(server.name, "GET /reviews/{id}");
+        assert_eq!(server.attributes.str("url.scheme"), Some("http"));
         assert!(server.duration() >= SLOW);
     }
     // ANCHOR_END: spans
@@ -239,8 +256,8 @@ async fn one_shared_compartment_lets_the_slow_dependency_starve_the_healthy_one(
     let receiver = Receiver::start().unwrap();
     let telemetry = Telemetry::init(SERVICE, Some(&receiver.grpc_endpoint())).unwrap();
     let _guard = telemetry.set_default();
-    let shared = Compartment::new("shared", 4, &telemetry.meter());
-    let stack = Stack::start(Duration::from_millis(800), shared.clone(), shared).await;
+    let shared = Compartment::new("shared", 4, &telemetry.meter()).unwrap();
+    let stack = Stack::start(Duration::from_millis(1500), shared.clone(), shared).await;
     let gateway = stack.gateway.url();
 
     let mut results = burst(&gateway, 5);
@@ -296,4 +313,111 @@ async fn the_program_shows_rejections_and_a_healthy_stock_call() {
             .as_f64(),
         Some(3.0)
     );
+}
+
+/// A downstream that cannot be reached: the gateway answers 502, and both its server span and
+/// its client span say why.
+#[tokio::test]
+async fn an_unreachable_downstream_is_a_502_with_its_error_type() {
+    let receiver = Receiver::start().unwrap();
+    let telemetry = Telemetry::init(SERVICE, Some(&receiver.grpc_endpoint())).unwrap();
+    let _guard = telemetry.set_default();
+    let (reviews, inventory) = compartments(&telemetry.meter());
+    let closed = std::net::TcpListener::bind(LOOPBACK).unwrap();
+    let nowhere = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let gateway = Server::start(
+        LOOPBACK,
+        gateway::router(
+            no_redirects(),
+            Downstream {
+                base_url: nowhere.clone(),
+                compartment: reviews,
+            },
+            Downstream {
+                base_url: nowhere,
+                compartment: inventory,
+            },
+        ),
+    )
+    .await
+    .unwrap();
+
+    let url = format!("{}/products/1/reviews", gateway.url());
+    let (status, _) = timed_get(&reqwest::Client::new(), &url).await;
+    assert_eq!(status, 502);
+
+    gateway.shutdown().await.unwrap();
+    telemetry.flush().await.unwrap();
+    let received = receiver.snapshot();
+    let server = received.span("GET /products/{id}/reviews");
+    assert_eq!(
+        server.attributes.i64("http.response.status_code"),
+        Some(502)
+    );
+    assert_eq!(server.attributes.str("error.type"), Some("downstream"));
+    assert!(matches!(server.status, SpanStatus::Error(_)));
+    let [client] = received.children_of(server)[..] else {
+        panic!("the gateway tried the dependency once");
+    };
+    assert_eq!(client.name, "GET");
+    assert_eq!(client.attributes.str("error.type"), Some("connect"));
+    assert!(client.attributes.i64("http.response.status_code").is_none());
+    assert!(matches!(client.status, SpanStatus::Error(_)));
+    telemetry.shutdown().await.unwrap();
+}
+
+/// A caller that gives up (here: a 100 ms client timeout) closes its connection; the server
+/// drops the handler, and with it the compartment place.
+#[tokio::test]
+async fn a_cancelled_request_gives_its_place_back() {
+    let receiver = Receiver::start().unwrap();
+    let telemetry = Telemetry::init(SERVICE, Some(&receiver.grpc_endpoint())).unwrap();
+    let _guard = telemetry.set_default();
+    let meter = telemetry.meter();
+    let reviews = Compartment::new("reviews", 1, &meter).unwrap();
+    let inventory = Compartment::new("inventory", 1, &meter).unwrap();
+    let stack = Stack::start(SLOW, reviews, inventory).await;
+    let url = format!("{}/products/1/reviews", stack.gateway.url());
+
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let gave_up = impatient.get(&url).send().await.unwrap_err();
+    assert!(gave_up.is_timeout(), "{gave_up}");
+
+    // Bounded wait for the gateway to notice the closed connection.
+    let reviews = [("bulkhead.compartment", "reviews")];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        telemetry.flush().await.unwrap();
+        let in_flight = receiver
+            .snapshot()
+            .metric_point("bulkhead.in_flight", &reviews)
+            .and_then(|p| p.value.as_f64());
+        if in_flight == Some(0.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "in_flight stayed at {in_flight:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The only place is free: the next call is admitted and waits for the slow service.
+    let (status, elapsed) = timed_get(&reqwest::Client::new(), &url).await;
+    assert_eq!(status, 200);
+    assert!(elapsed >= SLOW);
+
+    stack.shutdown().await;
+    telemetry.flush().await.unwrap();
+    let received = receiver.snapshot();
+    assert!(
+        received
+            .metric_point("bulkhead.rejected", &reviews)
+            .is_none(),
+        "no call was turned away"
+    );
+    telemetry.shutdown().await.unwrap();
 }

@@ -20,8 +20,9 @@ pub const STATE: &str = "resilience.circuit.state";
 pub enum State {
     /// Calls go through; counts consecutive failures.
     Closed { failures: u32 },
-    /// Calls are turned away until `until`.
-    Open { until: Instant },
+    /// Calls are turned away until `until`; `None` if the cool-down is too long to
+    /// represent (`Duration::MAX`): the breaker stays open.
+    Open { until: Option<Instant> },
     /// One probe is out; everything else is turned away until it reports.
     HalfOpen,
 }
@@ -107,7 +108,7 @@ impl CircuitBreaker {
         let mut state = self.lock();
         match *state {
             State::Closed { .. } => Ok(self.permit(false)),
-            State::Open { until } if Instant::now() >= until => {
+            State::Open { until: Some(until) } if Instant::now() >= until => {
                 self.change(&mut state, State::HalfOpen);
                 Ok(self.permit(true))
             }
@@ -137,7 +138,7 @@ impl CircuitBreaker {
 
     fn open(&self) -> State {
         State::Open {
-            until: Instant::now() + self.cool_down,
+            until: Instant::now().checked_add(self.cool_down),
         }
     }
 
@@ -228,3 +229,21 @@ impl Drop for Permit {
     }
 }
 // ANCHOR_END: permit
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cool_down_too_long_to_represent_keeps_the_breaker_open() {
+        let breaker = CircuitBreaker::new(
+            "pricing",
+            1,
+            Duration::MAX,
+            &opentelemetry::global::meter("test"),
+        );
+        breaker.acquire().unwrap().failure();
+        assert_eq!(breaker.state(), State::Open { until: None });
+        assert!(breaker.acquire().is_err());
+    }
+}

@@ -43,7 +43,11 @@ pub struct PricingClient {
 /// Why one attempt failed.
 #[derive(Debug)]
 pub enum AttemptError {
+    /// A 4xx or 5xx answer.
     Status(StatusCode),
+    /// A 1xx or 3xx answer (redirects are not followed): the exchange worked, so the
+    /// attempt's span is not an error, but there is no price in it.
+    Unexpected(StatusCode),
     Timeout,
     Transport(reqwest::Error),
 }
@@ -53,7 +57,9 @@ impl AttemptError {
     /// transport error.
     pub fn error_type(&self) -> String {
         match self {
-            AttemptError::Status(status) => status.as_str().to_owned(),
+            AttemptError::Status(status) | AttemptError::Unexpected(status) => {
+                status.as_str().to_owned()
+            }
             AttemptError::Timeout => "timeout".to_owned(),
             AttemptError::Transport(e) if e.is_connect() => "connect".to_owned(),
             AttemptError::Transport(_) => "reqwest::Error".to_owned(),
@@ -67,6 +73,7 @@ impl AttemptError {
             AttemptError::Status(status) => {
                 status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
             }
+            AttemptError::Unexpected(_) => false,
             AttemptError::Timeout | AttemptError::Transport(_) => true,
         }
     }
@@ -80,6 +87,8 @@ pub enum Reason {
     BudgetExhausted,
     DeadlineExceeded,
     CircuitOpen,
+    /// The SKU cannot be a path segment (empty, `.` or `..`): no request was made.
+    InvalidSku,
 }
 
 #[derive(Debug)]
@@ -95,6 +104,7 @@ impl CallError {
         match (self.reason, &self.last) {
             (Reason::CircuitOpen, _) => "circuit_open".to_owned(),
             (Reason::DeadlineExceeded, _) => "timeout".to_owned(),
+            (Reason::InvalidSku, _) => "invalid_sku".to_owned(),
             (_, Some(last)) => last.error_type(),
             (_, None) => "unknown".to_owned(),
         }
@@ -106,6 +116,7 @@ impl fmt::Display for AttemptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AttemptError::Status(status) => write!(f, "status {status}"),
+            AttemptError::Unexpected(status) => write!(f, "unexpected status {status}"),
             AttemptError::Timeout => f.write_str("timed out"),
             AttemptError::Transport(e) => write!(f, "{e}"),
         }
@@ -120,6 +131,7 @@ impl fmt::Display for CallError {
             Reason::BudgetExhausted => "retry budget exhausted",
             Reason::DeadlineExceeded => "deadline exceeded",
             Reason::CircuitOpen => "circuit open",
+            Reason::InvalidSku => "invalid SKU (empty, \".\" or \"..\")",
         };
         write!(f, "{reason} after {} attempt(s)", self.attempts)?;
         if let Some(last) = &self.last {
@@ -138,8 +150,17 @@ impl PricingClient {
         resilience: Resilience,
         meter: &Meter,
     ) -> anyhow::Result<PricingClient> {
-        let base_url = reqwest::Url::parse(base_url)
+        let mut base_url = reqwest::Url::parse(base_url)
             .with_context(|| format!("invalid pricing service URL {base_url:?}"))?;
+        anyhow::ensure!(
+            matches!(base_url.scheme(), "http" | "https") && base_url.path_segments().is_some(),
+            "the pricing service URL {base_url} is not an http(s) URL with a path"
+        );
+        // `http://host/v1` and `http://host/v1/` mean the same service: drop the empty last
+        // segment, so that appending segments never loses `v1` (as `Url::join` would).
+        if let Ok(mut segments) = base_url.path_segments_mut() {
+            segments.pop_if_empty();
+        }
         Ok(PricingClient {
             http,
             base_url,
@@ -165,15 +186,14 @@ impl PricingClient {
             { ERROR_TYPE } = Empty,
         );
         async {
-            let url = self
-                .base_url
-                .join(&format!("prices/{sku}"))
-                .map_err(|_| CallError {
-                    reason: Reason::NotRetryable,
+            let result = match self.price_url(sku) {
+                Some(url) => self.with_retries(&url).await,
+                None => Err(CallError {
+                    reason: Reason::InvalidSku,
                     attempts: 0,
                     last: None,
-                })?;
-            let result = self.with_retries(&url).await;
+                }),
+            };
             let span = Span::current();
             match &result {
                 Ok((attempts, _)) => span.record(ATTEMPTS, i64::from(*attempts)),
@@ -191,6 +211,21 @@ impl PricingClient {
     }
     // ANCHOR_END: call
 
+    // ANCHOR: url
+    /// `{base}/prices/{sku}`, the SKU percent-encoded as one path segment (`/`, `?`, `#` and
+    /// `%` in it cannot change the path or add a query). `None` for a SKU that cannot be a
+    /// segment: `.` and `..` would be dropped and the request would go to another path.
+    pub fn price_url(&self, sku: &str) -> Option<reqwest::Url> {
+        if matches!(sku, "" | "." | "..") {
+            return None;
+        }
+        let mut url = self.base_url.clone();
+        // The constructor checked that the base URL has a path.
+        url.path_segments_mut().ok()?.extend(["prices", sku]);
+        Some(url)
+    }
+    // ANCHOR_END: url
+
     // ANCHOR: retries
     async fn with_retries(&self, url: &reqwest::Url) -> Result<(u32, String), CallError> {
         let Resilience {
@@ -198,7 +233,8 @@ impl PricingClient {
             budget,
             breaker,
         } = &self.resilience;
-        let deadline = Instant::now() + policy.deadline;
+        // `None`: a deadline too far away to represent, that is, none.
+        let deadline = Instant::now().checked_add(policy.deadline);
         budget.deposit();
         let mut attempt = 0;
         let mut last = None;
@@ -207,8 +243,12 @@ impl PricingClient {
                 break Reason::CircuitOpen;
             };
             attempt += 1;
-            let timeout =
-                (policy.attempt_timeout).min(deadline.saturating_duration_since(Instant::now()));
+            let timeout = match deadline {
+                Some(deadline) => policy
+                    .attempt_timeout
+                    .min(deadline.saturating_duration_since(Instant::now())),
+                None => policy.attempt_timeout,
+            };
             match self.attempt(url, attempt, timeout).await {
                 Ok(price) => {
                     permit.success();
@@ -237,7 +277,12 @@ impl PricingClient {
                 break Reason::CircuitOpen;
             }
             let backoff = policy.backoff(attempt);
-            if Instant::now() + backoff >= deadline {
+            let past_deadline = |deadline| {
+                Instant::now()
+                    .checked_add(backoff)
+                    .is_none_or(|resume| resume >= deadline)
+            };
+            if deadline.is_some_and(past_deadline) {
                 info!("the deadline leaves no time for another attempt");
                 break Reason::DeadlineExceeded;
             }
@@ -288,11 +333,20 @@ impl PricingClient {
             let result = tokio::time::timeout(timeout, self.send(url.clone()))
                 .await
                 .unwrap_or(Err(AttemptError::Timeout));
-            if let Err(error) = &result {
-                let span = Span::current();
-                span.record(ERROR_TYPE, error.error_type().as_str());
-                span.record("otel.status_code", "error");
-                span.record("otel.status_description", error.to_string().as_str());
+            let span = Span::current();
+            match &result {
+                // The status code says it all; the description is for what it cannot say.
+                Err(error @ AttemptError::Status(_)) => {
+                    span.record(ERROR_TYPE, error.error_type().as_str());
+                    span.record("otel.status_code", "error");
+                }
+                Err(error @ (AttemptError::Timeout | AttemptError::Transport(_))) => {
+                    span.record(ERROR_TYPE, error.error_type().as_str());
+                    span.record("otel.status_code", "error");
+                    span.record("otel.status_description", error.to_string().as_str());
+                }
+                // A 1xx or 3xx answer is not an HTTP error, only not a price.
+                Err(AttemptError::Unexpected(_)) | Ok(_) => {}
             }
             result
         }
@@ -317,10 +371,84 @@ impl PricingClient {
             .map_err(AttemptError::Transport)?;
         let status = response.status();
         Span::current().record(HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
-        if !status.is_success() {
+        if status.is_client_error() || status.is_server_error() {
             return Err(AttemptError::Status(status));
+        }
+        if !status.is_success() {
+            return Err(AttemptError::Unexpected(status));
         }
         response.text().await.map_err(AttemptError::Transport)
     }
     // ANCHOR_END: attempt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(base_url: &str) -> anyhow::Result<PricingClient> {
+        let meter = global::meter("test");
+        let resilience = Resilience {
+            policy: crate::RetryPolicy {
+                max_attempts: 1,
+                base_backoff: Duration::ZERO,
+                max_backoff: Duration::ZERO,
+                jitter: crate::Jitter::None,
+                attempt_timeout: Duration::from_secs(1),
+                deadline: Duration::from_secs(1),
+            },
+            budget: RetryBudget::new(0.0, 0, 0)?,
+            breaker: CircuitBreaker::new("pricing", 1, Duration::MAX, &meter),
+        };
+        PricingClient::new(reqwest::Client::new(), base_url, resilience, &meter)
+    }
+
+    #[test]
+    fn the_base_path_is_kept_with_or_without_a_trailing_slash() {
+        for base in ["http://pricing.test/v1", "http://pricing.test/v1/"] {
+            let url = client(base).unwrap().price_url("A-1").unwrap();
+            assert_eq!(url.as_str(), "http://pricing.test/v1/prices/A-1");
+        }
+        let url = client("http://pricing.test").unwrap().price_url("A-1");
+        assert_eq!(url.unwrap().as_str(), "http://pricing.test/prices/A-1");
+    }
+
+    #[test]
+    fn the_sku_cannot_change_the_path_or_add_a_query() {
+        let client = client("http://pricing.test/v1").unwrap();
+        let url = client.price_url("../admin?x=1#y %").unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://pricing.test/v1/prices/..%2Fadmin%3Fx=1%23y%20%25"
+        );
+        for sku in ["", ".", ".."] {
+            assert!(client.price_url(sku).is_none(), "{sku:?}");
+        }
+    }
+
+    #[test]
+    fn a_base_url_that_cannot_take_a_path_is_refused() {
+        for base in [
+            "not a url",
+            "mailto:pricing@example.com",
+            "ftp://pricing.test/",
+        ] {
+            let error = client(base).err().unwrap();
+            assert!(
+                format!("{error:#}").contains("pricing service URL"),
+                "{error:#}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_invalid_sku_fails_without_a_request() {
+        let error = client("http://127.0.0.1:9")
+            .unwrap()
+            .get_price(".")
+            .await
+            .unwrap_err();
+        assert_eq!((error.reason, error.attempts), (Reason::InvalidSku, 0));
+        assert_eq!(error.error_type(), "invalid_sku");
+    }
 }

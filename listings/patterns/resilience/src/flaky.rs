@@ -17,7 +17,7 @@ use axum::routing::get;
 use opentelemetry::global;
 use opentelemetry_http::HeaderExtractor;
 use opentelemetry_semantic_conventions::attribute::{
-    ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, URL_PATH,
+    ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, URL_PATH, URL_SCHEME,
 };
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -142,6 +142,8 @@ async fn server_span(request: Request, next: Next) -> Response {
         { HTTP_REQUEST_METHOD } = method,
         { HTTP_ROUTE } = route,
         { URL_PATH } = request.uri().path(),
+        // The service speaks plain HTTP; a server sees no scheme in the request line.
+        { URL_SCHEME } = request.uri().scheme_str().unwrap_or("http"),
         { HTTP_RESPONSE_STATUS_CODE } = Empty,
         { ERROR_TYPE } = Empty,
     );

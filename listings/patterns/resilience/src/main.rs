@@ -35,10 +35,14 @@ async fn run(telemetry: &Telemetry) -> anyhow::Result<()> {
             attempt_timeout: Duration::from_millis(200),
             deadline: Duration::from_secs(1),
         },
-        budget: RetryBudget::new(0.2, 5, 10),
+        budget: RetryBudget::new(0.2, 5, 10)?,
         breaker: CircuitBreaker::new("pricing", 3, COOL_DOWN, &meter),
     };
-    let client = PricingClient::new(reqwest::Client::new(), &pricing.url(), resilience, &meter)?;
+    // Redirects are not followed: each attempt span is exactly one request.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let client = PricingClient::new(http, &pricing.url(), resilience, &meter)?;
     scenario(&client, &pricing).await;
     pricing.shutdown().await
 }

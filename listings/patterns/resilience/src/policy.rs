@@ -40,7 +40,8 @@ impl RetryPolicy {
             .min(self.max_backoff);
         match self.jitter {
             Jitter::None => exponential,
-            Jitter::Equal => exponential / 2 + exponential.div_f64(2.0).mul_f64(random_fraction()),
+            Jitter::Equal => (exponential / 2)
+                .saturating_add(exponential.div_f64(2.0).mul_f64(random_fraction())),
         }
     }
 }
@@ -63,31 +64,46 @@ pub struct RetryBudget {
 }
 
 struct Bucket {
-    // In thousandths of a token, to keep the arithmetic exact.
-    balance: u32,
-    per_call: u32,
-    cap: u32,
+    // In thousandths of a token, to keep the arithmetic exact; u64, so that any u32 number
+    // of tokens fits.
+    balance: u64,
+    per_call: u64,
+    cap: u64,
 }
 
-const TOKEN: u32 = 1000;
+const TOKEN: u64 = 1000;
 
 impl RetryBudget {
     /// `ratio` retries per call (0.2 = one retry per five calls), starting with `initial`
-    /// tokens and holding at most `cap`.
-    pub fn new(ratio: f64, initial: u32, cap: u32) -> RetryBudget {
-        RetryBudget {
+    /// tokens and holding at most `cap`. The bucket counts in thousandths of a token, so
+    /// `ratio` must be 0 or at least 0.0005; NaN, infinite and negative ratios are refused.
+    pub fn new(ratio: f64, initial: u32, cap: u32) -> anyhow::Result<RetryBudget> {
+        anyhow::ensure!(
+            ratio.is_finite() && ratio >= 0.0,
+            "retry budget ratio must be a finite number of at least 0, got {ratio}"
+        );
+        // Saturates for absurdly large ratios; `deposit` caps the balance anyway.
+        let per_call = (ratio * TOKEN as f64).round() as u64;
+        anyhow::ensure!(
+            per_call > 0 || ratio == 0.0,
+            "retry budget ratio {ratio} is below the bucket's resolution of 0.001 tokens"
+        );
+        Ok(RetryBudget {
             inner: Arc::new(Mutex::new(Bucket {
-                balance: initial.min(cap) * TOKEN,
-                per_call: (ratio * f64::from(TOKEN)).round() as u32,
-                cap: cap * TOKEN,
+                balance: u64::from(initial.min(cap)) * TOKEN,
+                per_call,
+                cap: u64::from(cap) * TOKEN,
             })),
-        }
+        })
     }
 
     /// A new logical call: deposit its share.
     pub fn deposit(&self) {
         let mut bucket = self.lock();
-        bucket.balance = (bucket.balance + bucket.per_call).min(bucket.cap);
+        bucket.balance = bucket
+            .balance
+            .saturating_add(bucket.per_call)
+            .min(bucket.cap);
     }
 
     /// Takes a token for one retry, or returns `false` if there is none.
@@ -145,7 +161,7 @@ mod tests {
 
     #[test]
     fn the_budget_allows_one_retry_per_five_calls() {
-        let budget = RetryBudget::new(0.2, 0, 10);
+        let budget = RetryBudget::new(0.2, 0, 10).unwrap();
         let mut retries = 0;
         for _ in 0..25 {
             budget.deposit();
@@ -158,11 +174,39 @@ mod tests {
 
     #[test]
     fn saved_tokens_are_capped() {
-        let budget = RetryBudget::new(0.2, 0, 2);
+        let budget = RetryBudget::new(0.2, 0, 2).unwrap();
         for _ in 0..100 {
             budget.deposit();
         }
         let burst = std::iter::from_fn(|| budget.try_withdraw().then_some(())).count();
         assert_eq!(burst, 2);
+    }
+
+    #[test]
+    fn nonsense_ratios_are_refused_with_a_reason() {
+        for ratio in [f64::NAN, f64::INFINITY, -0.2, 0.0001] {
+            let error = RetryBudget::new(ratio, 0, 10).err().unwrap().to_string();
+            assert!(error.contains("retry budget ratio"), "{ratio}: {error}");
+        }
+        assert!(RetryBudget::new(0.0, 1, 1).is_ok());
+    }
+
+    #[test]
+    fn huge_numbers_saturate_instead_of_overflowing() {
+        let budget = RetryBudget::new(1e12, u32::MAX, u32::MAX).unwrap();
+        for _ in 0..3 {
+            budget.deposit();
+        }
+        assert!(budget.try_withdraw());
+    }
+
+    #[test]
+    fn a_maximal_backoff_saturates() {
+        let policy = RetryPolicy {
+            base_backoff: Duration::MAX,
+            max_backoff: Duration::MAX,
+            ..policy(Jitter::Equal)
+        };
+        assert!(policy.backoff(u32::MAX) >= Duration::MAX / 2);
     }
 }

@@ -28,9 +28,9 @@ fn policy() -> RetryPolicy {
     }
 }
 
-/// A client of `pricing`; the breaker is returned too, to look at its state.
+/// A client of the service at `url`; the breaker is returned too, to look at its state.
 fn client(
-    pricing: &Flaky,
+    url: &str,
     telemetry: &Telemetry,
     policy: RetryPolicy,
     budget: RetryBudget,
@@ -44,13 +44,17 @@ fn client(
         budget,
         breaker: breaker.clone(),
     };
-    let client =
-        PricingClient::new(reqwest::Client::new(), &pricing.url(), resilience, &meter).unwrap();
+    // As in main.rs: no redirects, so one attempt span is one request.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let client = PricingClient::new(http, url, resilience, &meter).unwrap();
     (client, breaker)
 }
 
 fn plenty() -> RetryBudget {
-    RetryBudget::new(0.2, 10, 10)
+    RetryBudget::new(0.2, 10, 10).unwrap()
 }
 
 /// The logical call's span for `sku`.
@@ -92,7 +96,14 @@ async fn each_attempt_is_a_numbered_client_span_after_an_exponential_backoff() {
     let telemetry = Telemetry::init(SERVICE, Some(&receiver.grpc_endpoint())).unwrap();
     let _guard = telemetry.set_default();
     let pricing = Flaky::start().await.unwrap();
-    let (client, _) = client(&pricing, &telemetry, policy(), plenty(), 100, Duration::MAX);
+    let (client, _) = client(
+        &pricing.url(),
+        &telemetry,
+        policy(),
+        plenty(),
+        100,
+        Duration::MAX,
+    );
 
     pricing.then([UNAVAILABLE, UNAVAILABLE]);
     assert_eq!(client.get_price("A-1").await.unwrap(), "A-1 costs 42.00");
@@ -116,6 +127,8 @@ async fn each_attempt_is_a_numbered_client_span_after_an_exponential_backoff() {
         .map(|a| a.attributes.str("error.type"))
         .collect();
     assert_eq!(errors, [Some("503"), Some("503"), None]);
+    // The status code says why; no description is repeated next to it.
+    assert_eq!(attempts[0].status, SpanStatus::Error(String::new()));
     for attempt in &attempts {
         assert_eq!(
             (attempt.name.as_str(), attempt.kind),
@@ -125,17 +138,21 @@ async fn each_attempt_is_a_numbered_client_span_after_an_exponential_backoff() {
         let server = received.children_of(attempt);
         assert_eq!(server.len(), 1);
         assert_eq!(server[0].name, "GET /prices/{sku}");
+        assert_eq!(server[0].attributes.str("url.scheme"), Some("http"));
     }
     // Backoff 100 ms, then 200 ms. Lower bounds are exact (a sleep never ends early); the
-    // upper bounds allow 100 ms of scheduling delay on a loaded machine, still less than the
-    // next step of the schedule, so a wrong schedule cannot pass.
+    // upper bounds allow 300 ms of scheduling delay on a loaded machine. The events below pin
+    // the schedule exactly; the gaps show that the client really waited that long.
+    let slack = Duration::from_millis(300);
     let (first, second) = (gap(attempts[0], attempts[1]), gap(attempts[1], attempts[2]));
+    let (expected_first, expected_second) =
+        (Duration::from_millis(100), Duration::from_millis(200));
     assert!(
-        first >= Duration::from_millis(100) && first < Duration::from_millis(200),
+        first >= expected_first && first < expected_first + slack,
         "{first:?}"
     );
     assert!(
-        second >= Duration::from_millis(200) && second < Duration::from_millis(400),
+        second >= expected_second && second < expected_second + slack,
         "{second:?}"
     );
     let backoffs: Vec<_> = operation
@@ -155,7 +172,14 @@ async fn a_client_error_is_not_retried() {
     let telemetry = Telemetry::init(SERVICE, Some(&receiver.grpc_endpoint())).unwrap();
     let _guard = telemetry.set_default();
     let pricing = Flaky::start().await.unwrap();
-    let (client, breaker) = client(&pricing, &telemetry, policy(), plenty(), 1, Duration::MAX);
+    let (client, breaker) = client(
+        &pricing.url(),
+        &telemetry,
+        policy(),
+        plenty(),
+        1,
+        Duration::MAX,
+    );
 
     pricing.then([Step::Fail(StatusCode::NOT_FOUND)]);
     let error = client.get_price("nope").await.unwrap_err();
@@ -181,8 +205,15 @@ async fn the_retry_budget_refuses_retries_once_spent() {
     let _guard = telemetry.set_default();
     let pricing = Flaky::start().await.unwrap();
     // One token to start with, 0.2 more per call.
-    let budget = RetryBudget::new(0.2, 1, 10);
-    let (client, _) = client(&pricing, &telemetry, policy(), budget, 100, Duration::MAX);
+    let budget = RetryBudget::new(0.2, 1, 10).unwrap();
+    let (client, _) = client(
+        &pricing.url(),
+        &telemetry,
+        policy(),
+        budget,
+        100,
+        Duration::MAX,
+    );
 
     pricing.then([UNAVAILABLE; 5]);
     // 1.2 tokens: one retry, then the budget says no.
@@ -208,6 +239,13 @@ async fn the_retry_budget_refuses_retries_once_spent() {
         assert_eq!(operation.attributes.str("error.type"), Some("503"));
         let event = operation.event("retry budget exhausted").unwrap();
         assert_eq!(event.attributes.i64("resilience.attempts"), Some(attempts));
+        // The same `warn!` is a WARN log record, carrying the call's trace and span ids.
+        let logs = received.logs_of(operation);
+        let warning = logs
+            .iter()
+            .find(|l| l.body.as_str() == Some("retry budget exhausted"))
+            .expect("the warning is a log record of the call's span");
+        assert_eq!(warning.severity_text, "WARN");
     }
     let denied = metric(
         &received,
@@ -230,7 +268,14 @@ async fn a_slow_attempt_times_out_and_the_next_one_succeeds() {
         attempt_timeout: Duration::from_millis(150),
         ..policy()
     };
-    let (client, _) = client(&pricing, &telemetry, policy, plenty(), 100, Duration::MAX);
+    let (client, _) = client(
+        &pricing.url(),
+        &telemetry,
+        policy,
+        plenty(),
+        100,
+        Duration::MAX,
+    );
 
     pricing.then([Step::Delay(Duration::from_millis(600))]);
     assert_eq!(client.get_price("C-1").await.unwrap(), "C-1 costs 42.00");
@@ -268,16 +313,25 @@ async fn the_deadline_bounds_the_whole_call() {
     let telemetry = Telemetry::init(SERVICE, Some(&receiver.grpc_endpoint())).unwrap();
     let _guard = telemetry.set_default();
     let pricing = Flaky::start().await.unwrap();
-    // Attempt 1 times out at 200 ms, backoff 100 ms, attempt 2 gets the 150 ms that are left.
+    // Attempt 1 times out at 300 ms, backoff 100 ms, attempt 2 times out at 700 ms; the next
+    // backoff (200 ms) would reach the 900 ms deadline, so there is no attempt 3. Attempt 2
+    // must start before 800 ms: 400 ms of slack for a loaded machine.
     let policy = RetryPolicy {
         max_attempts: 5,
-        attempt_timeout: Duration::from_millis(200),
-        deadline: Duration::from_millis(450),
+        attempt_timeout: Duration::from_millis(300),
+        deadline: Duration::from_millis(900),
         ..policy()
     };
-    let (client, _) = client(&pricing, &telemetry, policy, plenty(), 100, Duration::MAX);
+    let (client, _) = client(
+        &pricing.url(),
+        &telemetry,
+        policy,
+        plenty(),
+        100,
+        Duration::MAX,
+    );
 
-    pricing.then([Step::Delay(Duration::from_millis(600)); 3]);
+    pricing.then([Step::Delay(Duration::from_secs(2)); 3]);
     let error = client.get_price("D-1").await.unwrap_err();
     assert_eq!(
         (error.reason, error.attempts),
@@ -295,10 +349,10 @@ async fn the_deadline_bounds_the_whole_call() {
             .event("the deadline leaves no time for another attempt")
             .is_some()
     );
-    // Without the deadline, attempt 2 would run its full 200 ms and a third would follow.
+    // Without the deadline a third attempt would follow: 1200 ms at the very least.
     let took = operation.duration();
     assert!(
-        took >= Duration::from_millis(450) && took < Duration::from_millis(700),
+        took >= Duration::from_millis(700) && took < Duration::from_millis(1200),
         "{took:?}"
     );
     telemetry.shutdown().await.unwrap();
@@ -308,7 +362,7 @@ async fn the_deadline_bounds_the_whole_call() {
 /// No retries here (one attempt per call), so each call is one step of the breaker.
 #[tokio::test]
 async fn the_breaker_opens_half_opens_and_closes() {
-    const COOL_DOWN: Duration = Duration::from_millis(150);
+    const COOL_DOWN: Duration = Duration::from_millis(500);
     let receiver = Receiver::start().unwrap();
     let telemetry = Telemetry::init(SERVICE, Some(&receiver.grpc_endpoint())).unwrap();
     let _guard = telemetry.set_default();
@@ -317,7 +371,7 @@ async fn the_breaker_opens_half_opens_and_closes() {
         max_attempts: 1,
         ..policy()
     };
-    let (client, breaker) = client(&pricing, &telemetry, policy, plenty(), 3, COOL_DOWN);
+    let (client, breaker) = client(&pricing.url(), &telemetry, policy, plenty(), 3, COOL_DOWN);
     let open = |e: CallError| (e.reason, e.attempts) == (Reason::CircuitOpen, 0);
 
     pricing.then([UNAVAILABLE; 3]);
@@ -370,7 +424,7 @@ async fn the_breaker_opens_half_opens_and_closes() {
         assert_eq!(rejected.attributes.str("error.type"), Some("circuit_open"));
         assert_eq!(rejected.attributes.i64("resilience.attempts"), Some(0));
         assert!(matches!(rejected.status, SpanStatus::Error(_)));
-        assert!(rejected.duration() < Duration::from_millis(50));
+        assert!(rejected.duration() < Duration::from_millis(250));
     }
 
     let pricing_dep = ("resilience.dependency", "pricing");
@@ -416,7 +470,7 @@ async fn half_open_lets_one_probe_through_at_a_time() {
         max_attempts: 1,
         ..policy()
     };
-    let (client, breaker) = client(&pricing, &telemetry, policy, plenty(), 1, COOL_DOWN);
+    let (client, breaker) = client(&pricing.url(), &telemetry, policy, plenty(), 1, COOL_DOWN);
 
     pricing.then([UNAVAILABLE]);
     client.get_price("H-1").await.unwrap_err();
@@ -468,7 +522,7 @@ async fn retries_stop_when_the_breaker_opens() {
         ..policy()
     };
     let (client, _) = client(
-        &pricing,
+        &pricing.url(),
         &telemetry,
         policy,
         plenty(),
@@ -528,4 +582,229 @@ async fn the_program_retries_times_out_and_cycles_the_breaker() {
     let received = receiver.snapshot();
     assert_eq!(received.spans_named("get_price").len(), 5);
     assert_eq!(received.spans_named("GET").len(), 8);
+}
+
+/// The last attempt's timeout is clipped to what is left of the deadline.
+#[tokio::test]
+async fn the_last_attempt_gets_only_the_time_left_before_the_deadline() {
+    let receiver = Receiver::start().unwrap();
+    let telemetry = Telemetry::init(SERVICE, Some(&receiver.grpc_endpoint())).unwrap();
+    let _guard = telemetry.set_default();
+    let pricing = Flaky::start().await.unwrap();
+    // Attempt 1 times out at 500 ms, backoff 100 ms, attempt 2 gets the 200 ms that are left.
+    let policy = RetryPolicy {
+        attempt_timeout: Duration::from_millis(500),
+        deadline: Duration::from_millis(800),
+        ..policy()
+    };
+    let (client, _) = client(
+        &pricing.url(),
+        &telemetry,
+        policy,
+        plenty(),
+        100,
+        Duration::MAX,
+    );
+
+    pricing.then([Step::Delay(Duration::from_secs(2)); 3]);
+    let error = client.get_price("T-1").await.unwrap_err();
+    assert_eq!(
+        (error.reason, error.attempts),
+        (Reason::DeadlineExceeded, 2)
+    );
+
+    pricing.shutdown().await.unwrap();
+    telemetry.flush().await.unwrap();
+    let received = receiver.snapshot();
+    let operation = call(&received, "T-1");
+    let attempts = received.children_of(operation);
+    assert_eq!(attempts.len(), 2);
+    // A timeout never fires early: unclipped, attempt 2 would take at least 500 ms and the
+    // call at least 1100 ms.
+    assert!(attempts[0].duration() >= Duration::from_millis(500));
+    let second = attempts[1].duration();
+    assert!(second < Duration::from_millis(450), "{second:?}");
+    assert_eq!(attempts[1].attributes.str("error.type"), Some("timeout"));
+    let took = operation.duration();
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_millis(1050),
+        "{took:?}"
+    );
+    telemetry.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_429_is_retried() {
+    let receiver = Receiver::start().unwrap();
+    let telemetry = Telemetry::init(SERVICE, Some(&receiver.grpc_endpoint())).unwrap();
+    let _guard = telemetry.set_default();
+    let pricing = Flaky::start().await.unwrap();
+    let (client, _) = client(
+        &pricing.url(),
+        &telemetry,
+        policy(),
+        plenty(),
+        100,
+        Duration::MAX,
+    );
+
+    pricing.then([Step::Fail(StatusCode::TOO_MANY_REQUESTS)]);
+    assert_eq!(client.get_price("R-1").await.unwrap(), "R-1 costs 42.00");
+    assert_eq!(pricing.hits(), 2);
+
+    pricing.shutdown().await.unwrap();
+    telemetry.flush().await.unwrap();
+    let received = receiver.snapshot();
+    let attempts = received.children_of(call(&received, "R-1"));
+    let errors: Vec<_> = attempts
+        .iter()
+        .map(|a| a.attributes.str("error.type"))
+        .collect();
+    assert_eq!(errors, [Some("429"), None]);
+    telemetry.shutdown().await.unwrap();
+}
+
+/// Nothing listens on the port: each attempt is a `connect` error, retried, and counted by
+/// the breaker as a failure.
+#[tokio::test]
+async fn connection_errors_are_retried_and_open_the_breaker() {
+    let receiver = Receiver::start().unwrap();
+    let telemetry = Telemetry::init(SERVICE, Some(&receiver.grpc_endpoint())).unwrap();
+    let _guard = telemetry.set_default();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let policy = RetryPolicy {
+        max_attempts: 2,
+        ..policy()
+    };
+    let (client, breaker) = client(&url, &telemetry, policy, plenty(), 2, Duration::MAX);
+
+    let error = client.get_price("C-1").await.unwrap_err();
+    assert_eq!(
+        (error.reason, error.attempts),
+        (Reason::AttemptsExhausted, 2)
+    );
+    assert_eq!(error.error_type(), "connect");
+    assert_eq!(breaker.state().name(), "open");
+
+    telemetry.flush().await.unwrap();
+    let received = receiver.snapshot();
+    let operation = call(&received, "C-1");
+    assert_eq!(operation.attributes.str("error.type"), Some("connect"));
+    let attempts = received.children_of(operation);
+    assert_eq!(attempts.len(), 2);
+    for attempt in attempts {
+        assert_eq!(attempt.attributes.str("error.type"), Some("connect"));
+        assert!(
+            attempt
+                .attributes
+                .i64("http.response.status_code")
+                .is_none()
+        );
+        // No status code to explain it: the transport error is the description.
+        assert!(matches!(&attempt.status, SpanStatus::Error(d) if !d.is_empty()));
+    }
+    telemetry.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_success_resets_the_failure_count() {
+    let receiver = Receiver::start().unwrap();
+    let telemetry = Telemetry::init(SERVICE, Some(&receiver.grpc_endpoint())).unwrap();
+    let _guard = telemetry.set_default();
+    let pricing = Flaky::start().await.unwrap();
+    let policy = RetryPolicy {
+        max_attempts: 1,
+        ..policy()
+    };
+    let (client, breaker) = client(
+        &pricing.url(),
+        &telemetry,
+        policy,
+        plenty(),
+        2,
+        Duration::MAX,
+    );
+
+    pricing.then([UNAVAILABLE]);
+    client.get_price("S-1").await.unwrap_err();
+    client.get_price("S-2").await.unwrap();
+    pricing.then([UNAVAILABLE]);
+    client.get_price("S-3").await.unwrap_err();
+    // Two failures, but not consecutive.
+    assert_eq!(breaker.state().name(), "closed");
+    pricing.then([UNAVAILABLE]);
+    client.get_price("S-4").await.unwrap_err();
+    assert_eq!(breaker.state().name(), "open");
+    // A cool-down too long to represent: open for good, and no panic computing it.
+    let error = client.get_price("S-5").await.unwrap_err();
+    assert_eq!(error.reason, Reason::CircuitOpen);
+    assert_eq!(pricing.hits(), 4);
+
+    pricing.shutdown().await.unwrap();
+    telemetry.shutdown().await.unwrap();
+}
+
+/// `Duration::MAX` as the deadline means no deadline, not an overflow.
+#[tokio::test]
+async fn a_deadline_too_far_away_to_represent_is_no_deadline() {
+    let receiver = Receiver::start().unwrap();
+    let telemetry = Telemetry::init(SERVICE, Some(&receiver.grpc_endpoint())).unwrap();
+    let _guard = telemetry.set_default();
+    let pricing = Flaky::start().await.unwrap();
+    let policy = RetryPolicy {
+        deadline: Duration::MAX,
+        ..policy()
+    };
+    let (client, _) = client(
+        &pricing.url(),
+        &telemetry,
+        policy,
+        plenty(),
+        100,
+        Duration::MAX,
+    );
+
+    pricing.then([UNAVAILABLE]);
+    assert_eq!(client.get_price("M-1").await.unwrap(), "M-1 costs 42.00");
+    assert_eq!(pricing.hits(), 2);
+    pricing.shutdown().await.unwrap();
+    telemetry.shutdown().await.unwrap();
+}
+
+/// The SKU is one percent-encoded path segment under the base URL's path.
+#[tokio::test]
+async fn the_sku_is_one_encoded_path_segment() {
+    let receiver = Receiver::start().unwrap();
+    let telemetry = Telemetry::init(SERVICE, Some(&receiver.grpc_endpoint())).unwrap();
+    let _guard = telemetry.set_default();
+    let pricing = Flaky::start().await.unwrap();
+    let (client, _) = client(
+        &pricing.url(),
+        &telemetry,
+        policy(),
+        plenty(),
+        100,
+        Duration::MAX,
+    );
+
+    assert_eq!(
+        client.get_price("a/b?c").await.unwrap(),
+        "a/b?c costs 42.00"
+    );
+    let error = client.get_price("..").await.unwrap_err();
+    assert_eq!((error.reason, error.attempts), (Reason::InvalidSku, 0));
+    assert_eq!(error.error_type(), "invalid_sku");
+    assert_eq!(pricing.hits(), 1);
+
+    pricing.shutdown().await.unwrap();
+    telemetry.flush().await.unwrap();
+    let received = receiver.snapshot();
+    let [attempt] = received.children_of(call(&received, "a/b?c"))[..] else {
+        panic!("one attempt");
+    };
+    let url = attempt.attributes.str("url.full").unwrap();
+    assert!(url.ends_with("/prices/a%2Fb%3Fc"), "{url}");
+    telemetry.shutdown().await.unwrap();
 }
