@@ -14,8 +14,9 @@ use axum::routing::get;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Meter};
 use opentelemetry_semantic_conventions::attribute::{
-    DB_OPERATION_NAME, DB_QUERY_TEXT, DB_SYSTEM_NAME, HTTP_REQUEST_METHOD,
-    HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, SERVER_ADDRESS, SERVER_PORT, URL_PATH,
+    DB_NAMESPACE, DB_OPERATION_NAME, DB_QUERY_TEXT, DB_SYSTEM_NAME, ERROR_TYPE,
+    HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, SERVER_ADDRESS, SERVER_PORT,
+    URL_PATH, URL_SCHEME,
 };
 use redis::aio::ConnectionManager;
 use tokio::net::TcpListener;
@@ -29,6 +30,8 @@ use tracing::field::Empty;
 pub struct App {
     redis: ConnectionManager,
     server: (String, u16),
+    /// The database index, `db.namespace` for Redis.
+    db: String,
     greetings: Counter<u64>,
 }
 
@@ -43,6 +46,7 @@ impl App {
             redis::ConnectionAddr::Tcp(host, port) => (host.clone(), *port),
             other => (other.to_string(), 0),
         };
+        let db = info.redis_settings().db().to_string();
         let redis = client
             .get_connection_manager()
             .await
@@ -55,6 +59,7 @@ impl App {
         Ok(App {
             redis,
             server,
+            db,
             greetings,
         })
     }
@@ -73,18 +78,30 @@ impl App {
         let span = tracing::info_span!(
             "INCR",
             otel.kind = "client",
+            otel.status_code = Empty,
             { DB_SYSTEM_NAME } = "redis",
+            { DB_NAMESPACE } = self.db.as_str(),
             { DB_OPERATION_NAME } = "INCR",
             { DB_QUERY_TEXT } = "INCR visits:?",
             { SERVER_ADDRESS } = self.server.0.as_str(),
             { SERVER_PORT } = i64::from(self.server.1),
+            { ERROR_TYPE } = Empty,
         );
-        redis::cmd("INCR")
+        let result: redis::RedisResult<i64> = redis::cmd("INCR")
             .arg(format!("visits:{name}"))
             .query_async(&mut self.redis.clone())
-            .instrument(span)
-            .await
-            .context("counting the visit in Redis")
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = &result {
+            // The server's error code (`WRONGTYPE`, `ERR` ...) or the client's error kind:
+            // few distinct values, and never the message, which may quote the key.
+            let kind = e
+                .code()
+                .map_or_else(|| format!("{:?}", e.kind()), str::to_owned);
+            span.record("otel.status_code", "error");
+            span.record(ERROR_TYPE, kind.as_str());
+        }
+        result.context("counting the visit in Redis")
     }
     // ANCHOR_END: visit
 }
@@ -132,13 +149,18 @@ async fn server_span(request: Request, next: Next) -> Response {
         { HTTP_REQUEST_METHOD } = method,
         { HTTP_ROUTE } = route,
         { URL_PATH } = request.uri().path(),
+        // This server speaks plain HTTP only (no TLS in front of it in this example).
+        { URL_SCHEME } = "http",
         { HTTP_RESPONSE_STATUS_CODE } = Empty,
+        { ERROR_TYPE } = Empty,
     );
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
     span.record(HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
     if status.is_server_error() {
         span.record("otel.status_code", "error");
+        // No exception type at this layer: the status code is the error type.
+        span.record(ERROR_TYPE, status.as_str());
     }
     response
 }

@@ -49,12 +49,10 @@ async fn run_sidecar() -> anyhow::Result<()> {
 // ANCHOR: demo-setup
 async fn demo() -> anyhow::Result<()> {
     // The back end is what the standard variable names; the sidecar forwards there.
-    let backend = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .unwrap_or_else(|_| "http://localhost:4317".to_owned());
-    let attributes =
-        std::env::var("SIDECAR_RESOURCE_ATTRIBUTES").unwrap_or_else(|_| DEMO_ATTRIBUTES.to_owned());
+    let backend = env_or("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317")?;
+    let attributes = env_or("SIDECAR_RESOURCE_ATTRIBUTES", DEMO_ATTRIBUTES)?;
     let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
-    let sidecar = SidecarProcess::spawn(any_port, &backend, &attributes)?;
+    let sidecar = SidecarProcess::spawn(any_port, &backend, &attributes).await?;
     let sidecar_addr = sidecar.addr;
     println!(
         "sidecar (pid {}) on {sidecar_addr}, forwarding to {backend}",
@@ -66,7 +64,7 @@ async fn demo() -> anyhow::Result<()> {
     let telemetry = Telemetry::init(SERVICE, Some(&format!("http://{sidecar_addr}")))?;
     telemetry.install_global()?;
     // ANCHOR_END: demo-setup
-    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let redis = env_or("REDIS_URL", "redis://127.0.0.1:6379")?;
     let app = App::open(&redis, &telemetry.meter()).await?;
     let server = AppServer::start(&app, any_port).await?;
     let client = reqwest::Client::new();
@@ -81,7 +79,7 @@ async fn demo() -> anyhow::Result<()> {
     report_flush(&telemetry).await;
 
     println!("3. sidecar restarted on {sidecar_addr}");
-    let sidecar = SidecarProcess::spawn(sidecar_addr, &backend, &attributes)?;
+    let sidecar = SidecarProcess::spawn(sidecar_addr, &backend, &attributes).await?;
     greet_all(&client, &server.url(), &["grace"]).await?;
     report_flush(&telemetry).await;
 
@@ -90,6 +88,18 @@ async fn demo() -> anyhow::Result<()> {
     sidecar.kill()
 }
 
+/// The variable's value, or `default` if it is not set (set but not UTF-8 is an error).
+fn env_or(key: &str, default: &str) -> anyhow::Result<String> {
+    match std::env::var(key) {
+        Ok(value) => Ok(value),
+        Err(std::env::VarError::NotPresent) => Ok(default.to_owned()),
+        Err(e) => Err(e).with_context(|| format!("reading {key}")),
+    }
+}
+
+/// How long the demo waits for a starting sidecar to print its address.
+const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// This program, run as `sidecar` in a child process: a process of its own, as in a pod.
 struct SidecarProcess {
     child: Child,
@@ -97,11 +107,10 @@ struct SidecarProcess {
 }
 
 impl SidecarProcess {
-    fn spawn(listen: SocketAddr, upstream: &str, attributes: &str) -> anyhow::Result<Self> {
+    async fn spawn(listen: SocketAddr, upstream: &str, attributes: &str) -> anyhow::Result<Self> {
         let program = std::env::current_exe().context("finding this program")?;
         // Unless told otherwise, show the sidecar's one line per batch.
-        let log =
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "info,sidecar::sidecar=debug".into());
+        let log = env_or("RUST_LOG", "info,sidecar::sidecar=debug")?;
         let mut child = Command::new(program)
             .arg("sidecar")
             .env("RUST_LOG", log)
@@ -111,13 +120,31 @@ impl SidecarProcess {
             .stdout(Stdio::piped())
             .spawn()
             .context("starting the sidecar")?;
-        let mut first_line = String::new();
-        if let Some(stdout) = child.stdout.take() {
-            BufReader::new(stdout)
-                .read_line(&mut first_line)
-                .context("reading the sidecar's address")?;
-        }
-        let addr = match first_line.trim().parse() {
+        // The first line on its stdout is its address. Read it on a blocking thread, with a
+        // bound: a sidecar that hangs before binding must not hang the demo.
+        let stdout = child
+            .stdout
+            .take()
+            .context("the sidecar's stdout is not piped")?;
+        let first_line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        });
+        let announced = match tokio::time::timeout(ANNOUNCE_TIMEOUT, first_line).await {
+            Ok(read) => read
+                .context("the task reading the sidecar's address panicked")?
+                .context("reading the sidecar's address")?,
+            Err(_) => {
+                // Killing it also closes its stdout, which ends the blocked read.
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "the sidecar did not print its address within {ANNOUNCE_TIMEOUT:?}; \
+                     its log is above"
+                );
+            }
+        };
+        let addr = match announced.trim().parse() {
             Ok(addr) => addr,
             Err(_) => {
                 let _ = child.kill();

@@ -1,11 +1,12 @@
 //! The sidecar: an OTLP/gRPC receiver on loopback that adds resource attributes to everything
 //! it receives (traces, metrics, logs) and forwards it to the back end.
 
+use std::env::VarError;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, anyhow, bail};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
@@ -55,18 +56,31 @@ impl SidecarConfig {
     /// address would be a loop) and `SIDECAR_RESOURCE_ATTRIBUTES` (`key=value,key=value`, in
     /// a pod typically filled from the Kubernetes downward API).
     pub fn from_env() -> anyhow::Result<SidecarConfig> {
-        let listen = match std::env::var("SIDECAR_LISTEN_ADDR") {
-            Ok(addr) => addr
+        SidecarConfig::from_lookup(|key| std::env::var(key))
+    }
+
+    /// The same, reading each variable through `lookup`. Only a variable that is not set
+    /// takes the default; one that is set but not UTF-8, or does not parse, is an error.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Result<String, VarError>,
+    ) -> anyhow::Result<SidecarConfig> {
+        let var = |key: &str| match lookup(key) {
+            Ok(value) => Ok(Some(value)),
+            Err(VarError::NotPresent) => Ok(None),
+            Err(VarError::NotUnicode(value)) => Err(anyhow!("{key}={value:?} is not UTF-8")),
+        };
+        let listen = match var("SIDECAR_LISTEN_ADDR")? {
+            Some(addr) => addr
                 .parse()
                 .with_context(|| format!("SIDECAR_LISTEN_ADDR={addr:?} is not an address"))?,
-            Err(_) => SocketAddr::from(([127, 0, 0, 1], 4317)),
+            None => SocketAddr::from(([127, 0, 0, 1], 4317)),
         };
-        let upstream = std::env::var("SIDECAR_UPSTREAM_ENDPOINT").context(
+        let upstream = var("SIDECAR_UPSTREAM_ENDPOINT")?.context(
             "SIDECAR_UPSTREAM_ENDPOINT must name the back end, e.g. http://collector:4317",
         )?;
-        let resource =
-            parse_attributes(&std::env::var("SIDECAR_RESOURCE_ATTRIBUTES").unwrap_or_default())
-                .context("SIDECAR_RESOURCE_ATTRIBUTES")?;
+        check_endpoint(&upstream).context("SIDECAR_UPSTREAM_ENDPOINT")?;
+        let resource = parse_attributes(&var("SIDECAR_RESOURCE_ATTRIBUTES")?.unwrap_or_default())
+            .context("SIDECAR_RESOURCE_ATTRIBUTES")?;
         Ok(SidecarConfig {
             listen,
             upstream,
@@ -75,6 +89,17 @@ impl SidecarConfig {
     }
 }
 // ANCHOR_END: config
+
+/// An OTLP/gRPC endpoint this build can connect to: `http://host:port` (no TLS).
+fn check_endpoint(endpoint: &str) -> anyhow::Result<()> {
+    let parsed = Endpoint::from_shared(endpoint.to_owned())
+        .with_context(|| format!("{endpoint:?} is not a URL"))?;
+    let uri = parsed.uri();
+    if uri.scheme_str() != Some("http") || uri.host().is_none() {
+        bail!("{endpoint:?} is not http://host:port");
+    }
+    Ok(())
+}
 
 /// Parses `key=value,key=value` (the format of `OTEL_RESOURCE_ATTRIBUTES`, without its
 /// percent-decoding) into string attributes.
@@ -202,15 +227,18 @@ fn log_batch(signal: &str, resource: &Option<Resource>, added: &[&str]) {
 
 // ANCHOR: upstream-failed
 /// The back end refused or could not be reached: keep the gRPC code (the application's exporter
-/// decides from it whether a retry makes sense) and say where it failed.
+/// decides from it whether a retry makes sense), the details and metadata (a `RetryInfo` in the
+/// details says how long to wait) and say where it failed.
 fn upstream_failed(signal: &str, status: Status) -> Status {
     tracing::warn!(signal, code = ?status.code(), "forwarding to the back end failed: {}", status.message());
-    Status::new(
+    Status::with_details_and_metadata(
         status.code(),
         format!(
             "sidecar could not forward {signal} to the back end: {}",
             status.message()
         ),
+        status.details().to_vec().into(),
+        status.metadata().clone(),
     )
 }
 // ANCHOR_END: upstream-failed
@@ -222,8 +250,8 @@ pub struct Sidecar {
     task: JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
-// ANCHOR: start
 impl Sidecar {
+    // ANCHOR: start
     /// Binds `config.listen` now (a busy port is an error here) and serves until stopped.
     /// The connection to the back end is lazy: the sidecar starts even when the back end is
     /// down, and reconnects on the next export once it is back.
