@@ -1,15 +1,16 @@
 //! The two back ends. They serve the same routes from the same database with the same
 //! answers (that is the point of a strangler migration); `served_by` says which one answered.
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 use serde::{Deserialize, Serialize};
 use tracing::error;
 
-use crate::http::server_span;
+use crate::http::{error_response, method_not_allowed, not_found, server_span};
 use crate::routing::Backend;
 use crate::store::Store;
 
@@ -38,17 +39,34 @@ struct App {
 
 // ANCHOR: router
 /// `GET /orders/{id}` and `GET /customers/{id}`, behind the same server-span middleware as
-/// the facade.
+/// the facade. Every error answer is JSON, the fallbacks' included.
 pub fn backend_router(backend: Backend, store: Store) -> Router {
     Router::new()
         .route("/orders/{id}", get(order))
         .route("/customers/{id}", get(customer))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(App { backend, store })
         .layer(middleware::from_fn(server_span))
 }
 // ANCHOR_END: router
 
-async fn order(State(app): State<App>, Path(id): Path<i64>) -> Response {
+/// The `{id}` of the path. One that is not a number is a JSON 400 with axum's explanation,
+/// not axum's plain-text rejection.
+struct Id(i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Id, Response> {
+        match Path::<i64>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(Id(id)),
+            Err(rejection) => Err(error_response(rejection.status(), rejection.body_text())),
+        }
+    }
+}
+
+async fn order(State(app): State<App>, Id(id): Id) -> Response {
     match app.store.order(id).await {
         Ok(Some(order)) => Json(OrderReply {
             id: order.id,
@@ -57,12 +75,12 @@ async fn order(State(app): State<App>, Path(id): Path<i64>) -> Response {
             served_by: app.backend,
         })
         .into_response(),
-        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Ok(None) => error_response(StatusCode::NOT_FOUND, format!("no order {id}")),
         Err(err) => internal(&err),
     }
 }
 
-async fn customer(State(app): State<App>, Path(id): Path<i64>) -> Response {
+async fn customer(State(app): State<App>, Id(id): Id) -> Response {
     match app.store.customer(id).await {
         Ok(Some(customer)) => Json(CustomerReply {
             id: customer.id,
@@ -70,12 +88,16 @@ async fn customer(State(app): State<App>, Path(id): Path<i64>) -> Response {
             served_by: app.backend,
         })
         .into_response(),
-        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Ok(None) => error_response(StatusCode::NOT_FOUND, format!("no customer {id}")),
         Err(err) => internal(&err),
     }
 }
 
+/// The cause goes to the log (with the trace's ids); the caller only learns that it failed.
 fn internal(err: &anyhow::Error) -> Response {
     error!(error = format!("{err:#}"), "reading the database failed");
-    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "reading the database failed",
+    )
 }

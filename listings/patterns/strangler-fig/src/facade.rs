@@ -2,6 +2,7 @@
 //! service, an admin endpoint that flips a route, and a counter of how the traffic splits.
 
 use anyhow::Context as _;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
@@ -13,7 +14,7 @@ use opentelemetry_semantic_conventions::attribute::{HTTP_RESPONSE_STATUS_CODE, H
 use serde::{Deserialize, Serialize};
 use tracing::{Span, info};
 
-use crate::http::{forward, server_span};
+use crate::http::{error_response, forward, method_not_allowed, not_found, server_span};
 use crate::routing::{Backend, RoutingTable};
 use crate::{STRANGLER_BACKEND, STRANGLER_REQUESTS};
 
@@ -35,7 +36,7 @@ struct Facade {
 
 // ANCHOR: router
 /// The facade's routes: every route of the table goes to [`proxy`], `PUT /admin/routes`
-/// flips one. Anything else is a 404 that reaches no back end.
+/// flips one. Anything else is a JSON 404 (or 405) that reaches no back end.
 pub fn facade_router(
     table: RoutingTable,
     upstreams: Upstreams,
@@ -55,6 +56,8 @@ pub fn facade_router(
         router = router.route(&route, any(proxy));
     }
     Ok(router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(Facade {
             table,
             upstreams,
@@ -72,7 +75,10 @@ pub fn facade_router(
 async fn proxy(State(facade): State<Facade>, route: MatchedPath, request: Request) -> Response {
     let route = route.as_str();
     let Some(backend) = facade.table.backend_for(route) else {
-        return StatusCode::NOT_FOUND.into_response();
+        return error_response(
+            StatusCode::NOT_FOUND,
+            format!("no route {route} in the table"),
+        );
     };
     Span::current().record(STRANGLER_BACKEND, backend.as_str());
     let base_url = match backend {
@@ -111,14 +117,21 @@ pub struct Switched {
     pub previous: Backend,
 }
 
+/// A body that is not such JSON is a 4xx with axum's explanation (400 for broken JSON, 415
+/// without `Content-Type: application/json`, 422 for a missing field or an unknown back end);
+/// an unknown route is a 404. Either way the table stays as it was.
 async fn switch_route(
     State(facade): State<Facade>,
-    Json(switch): Json<Switch>,
-) -> Result<Json<Switched>, StatusCode> {
-    let previous = facade
-        .table
-        .switch(&switch.route, switch.backend)
-        .ok_or(StatusCode::NOT_FOUND)?;
+    switch: Result<Json<Switch>, JsonRejection>,
+) -> Response {
+    let Json(switch) = match switch {
+        Ok(switch) => switch,
+        Err(rejection) => return error_response(rejection.status(), rejection.body_text()),
+    };
+    let Some(previous) = facade.table.switch(&switch.route, switch.backend) else {
+        let message = format!("no route {:?} in the routing table", switch.route);
+        return error_response(StatusCode::NOT_FOUND, message);
+    };
     // An event in the admin request's span: the trace shows when the traffic moved.
     info!(
         { HTTP_ROUTE } = switch.route,
@@ -126,10 +139,11 @@ async fn switch_route(
         to = switch.backend.as_str(),
         "route switched"
     );
-    Ok(Json(Switched {
+    Json(Switched {
         route: switch.route,
         backend: switch.backend,
         previous,
-    }))
+    })
+    .into_response()
 }
 // ANCHOR_END: switch

@@ -1,6 +1,7 @@
 //! HTTP telemetry shared by the three services: a middleware that opens the `SERVER` span and
 //! continues the caller's trace, and `CLIENT` spans whose context travels in the request headers.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
@@ -11,8 +12,9 @@ use opentelemetry::global;
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_semantic_conventions::attribute::{
     ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, SERVER_ADDRESS,
-    SERVER_PORT, URL_FULL, URL_PATH,
+    SERVER_PORT, URL_FULL, URL_PATH, URL_QUERY, URL_SCHEME,
 };
+use serde::{Deserialize, Serialize};
 use tracing::field::Empty;
 use tracing::{Instrument as _, Span, warn};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -45,8 +47,12 @@ pub async fn server_span(request: Request, next: Next) -> Response {
         otel.status_code = Empty,
         { HTTP_REQUEST_METHOD } = method,
         { HTTP_ROUTE } = route,
+        // The services speak plain HTTP; behind TLS termination this would come from the proxy.
+        { URL_SCHEME } = "http",
         { URL_PATH } = request.uri().path(),
+        { URL_QUERY } = request.uri().query(),
         { HTTP_RESPONSE_STATUS_CODE } = Empty,
+        { ERROR_TYPE } = Empty,
         { STRANGLER_BACKEND } = Empty,
     );
     if let Err(err) = span.set_parent(remote) {
@@ -59,10 +65,43 @@ pub async fn server_span(request: Request, next: Next) -> Response {
     // A server span is an error only for 5xx: a 404 is the server doing its job.
     if status.is_server_error() {
         span.record("otel.status_code", "error");
+        span.record(ERROR_TYPE, status.as_str());
     }
     response
 }
 // ANCHOR_END: server_span
+
+// ANCHOR: errors
+/// The body of every error answer of the three services: `{"error": "..."}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// An error answer with a JSON body that says what went wrong.
+pub fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = ErrorBody {
+        error: message.into(),
+    };
+    (status, Json(body)).into_response()
+}
+
+/// The fallback for paths no route matches (instead of axum's empty 404).
+pub async fn not_found(request: Request) -> Response {
+    let message = format!("no route for {} {}", request.method(), request.uri().path());
+    error_response(StatusCode::NOT_FOUND, message)
+}
+
+/// The fallback for a known path with a method it does not serve (instead of an empty 405).
+pub async fn method_not_allowed(request: Request) -> Response {
+    let message = format!(
+        "{} is not allowed on {}",
+        request.method(),
+        request.uri().path()
+    );
+    error_response(StatusCode::METHOD_NOT_ALLOWED, message)
+}
+// ANCHOR_END: errors
 
 // ANCHOR: client_span
 /// A `CLIENT` span named after the method, as the HTTP semantic conventions ask.
@@ -115,13 +154,18 @@ pub async fn forward(
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let url = match base_url.join(path) {
         Ok(url) => url,
-        Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+        Err(err) => {
+            return error_response(StatusCode::BAD_REQUEST, format!("bad path {path:?}: {err}"));
+        }
     };
     let span = client_span(&parts.method, &url);
     let sent = async {
-        let body = axum::body::to_bytes(body, MAX_BODY)
-            .await
-            .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE)?;
+        let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+            error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than {MAX_BODY} bytes"),
+            )
+        })?;
         let mut headers = HeaderMap::new();
         for name in [CONTENT_TYPE, ACCEPT] {
             if let Some(value) = parts.headers.get(&name) {
@@ -145,16 +189,16 @@ pub async fn forward(
         if let Some(content_type) = content_type {
             response.headers_mut().insert(CONTENT_TYPE, content_type);
         }
-        Ok::<_, StatusCode>(response)
+        Ok::<_, Response>(response)
     }
     .instrument(span)
     .await;
-    sent.unwrap_or_else(|status| status.into_response())
+    sent.unwrap_or_else(|error| error)
 }
 
 /// Marks the current `CLIENT` span as failed, logs why (the log record carries the span's
-/// ids), and picks the facade's answer.
-fn failed(err: &reqwest::Error) -> StatusCode {
+/// ids), and picks the facade's answer: 504 for a timeout, 502 otherwise.
+fn failed(err: &reqwest::Error) -> Response {
     let (kind, status) = if err.is_timeout() {
         ("timeout", StatusCode::GATEWAY_TIMEOUT)
     } else if err.is_connect() {
@@ -166,7 +210,7 @@ fn failed(err: &reqwest::Error) -> StatusCode {
     span.record("otel.status_code", "error");
     span.record(ERROR_TYPE, kind);
     warn!(error = %chain(err), error.type = kind, "the back end did not answer");
-    status
+    error_response(status, format!("the back end did not answer ({kind})"))
 }
 
 /// An error with its causes: reqwest's own message leaves out the one that explains it

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use opentelemetry_semantic_conventions::attribute::{
-    DB_COLLECTION_NAME, DB_OPERATION_NAME, DB_QUERY_TEXT, DB_SYSTEM_NAME, ERROR_TYPE,
+    DB_COLLECTION_NAME, DB_OPERATION_NAME, DB_QUERY_TEXT, DB_RESPONSE_STATUS_CODE, DB_SYSTEM_NAME,
+    ERROR_TYPE,
 };
 use sqlx::Row as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
@@ -45,8 +46,12 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite database at `url` and creates the tables.
+    /// Opens (creating if needed) the SQLite database at `url` and creates the tables. A URL of
+    /// another database (`postgres://…`) is an error that says so, not a SQLite file by that name.
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        if !url.starts_with("sqlite:") {
+            anyhow::bail!("DATABASE_URL {url:?} is not a SQLite URL (sqlite://path/to/file.db)");
+        }
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("DATABASE_URL {url:?} is not a SQLite URL"))?
             .create_if_missing(true);
@@ -162,6 +167,7 @@ fn db_span(table: &'static str, sql: &'static str) -> Span {
         { DB_OPERATION_NAME } = "SELECT",
         { DB_COLLECTION_NAME } = table,
         { DB_QUERY_TEXT } = sql,
+        { DB_RESPONSE_STATUS_CODE } = Empty,
         { ERROR_TYPE } = Empty,
     );
     if let Err(err) = span.set_parent(Span::current().context()) {
@@ -171,13 +177,24 @@ fn db_span(table: &'static str, sql: &'static str) -> Span {
 }
 // ANCHOR_END: db_span
 
+// ANCHOR: record_error
+/// Marks a failed query. An error from SQLite itself carries its result code ("1" for
+/// SQLITE_ERROR, "5" for SQLITE_BUSY): that is `db.response.status_code`, and, as the database
+/// conventions ask, `error.type` too. Errors that never reached SQLite get a short class.
 fn record_error(span: &Span, error: &sqlx::Error) {
+    span.record("otel.status_code", "error");
+    if let sqlx::Error::Database(db) = error
+        && let Some(code) = db.code()
+    {
+        span.record(DB_RESPONSE_STATUS_CODE, code.as_ref());
+        span.record(ERROR_TYPE, code.as_ref());
+        return;
+    }
     let kind = match error {
-        sqlx::Error::Database(_) => "database",
         sqlx::Error::PoolTimedOut => "pool_timeout",
         sqlx::Error::Io(_) => "io",
-        _ => "sqlx",
+        _ => "_OTHER",
     };
-    span.record("otel.status_code", "error");
     span.record(ERROR_TYPE, kind);
 }
+// ANCHOR_END: record_error
