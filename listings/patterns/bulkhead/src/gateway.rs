@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tracing::{Span, info, warn};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::compartment::{COMPARTMENT, Compartment, REJECTED};
 use crate::http::{self, ErrorType};
@@ -57,7 +58,7 @@ async fn stock_of(State(gateway): State<Gateway>, Path(id): Path<u32>) -> Respon
 async fn forward(client: &reqwest::Client, downstream: &Downstream, path: &str) -> Response {
     let compartment = &downstream.compartment;
     // On the server span, admitted or not: which compartment this request needed.
-    Span::current().record(COMPARTMENT, compartment.name());
+    Span::current().set_attribute(COMPARTMENT, compartment.name());
 
     let _admitted = match compartment.try_enter() {
         Ok(admitted) => admitted,

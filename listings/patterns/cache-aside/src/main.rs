@@ -15,18 +15,12 @@ use service_telemetry::{Service, Telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let telemetry = Telemetry::init(
-        Service {
-            name: "catalog",
-            version: env!("CARGO_PKG_VERSION"),
-        },
-        None,
-    )?;
-    telemetry.install_global()?;
-    let result = run(&telemetry).await;
-    // A failed shutdown must not hide why the run failed: the run's error comes first.
-    let shutdown = telemetry.shutdown().await;
-    result.and(shutdown)
+    let service = Service {
+        name: "catalog",
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    // Shuts telemetry down also when `run` fails; `run`'s error comes first.
+    service_telemetry::run_main(service, |telemetry| async move { run(&telemetry).await }).await
 }
 
 // ANCHOR: wiring

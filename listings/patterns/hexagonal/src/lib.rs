@@ -20,6 +20,6 @@ use crate::sqlite::SqliteOrders;
 pub async fn start(addr: SocketAddr, database_url: &str) -> anyhow::Result<HttpServer> {
     let repository = SqliteOrders::connect(database_url).await?;
     let orders = OrderService::new(repository);
-    HttpServer::start(addr, orders).await
+    http::serve(addr, orders).await
 }
 // ANCHOR_END: compose

@@ -7,25 +7,18 @@ use std::net::SocketAddr;
 
 use anyhow::{Context as _, bail};
 use hexagonal::http::PlaceOrder;
-use service_telemetry::{Service, Telemetry};
+use service_telemetry::Service;
 
 // ANCHOR: main
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Only the composition root and the adapters know OpenTelemetry; the domain just emits
-    // `tracing` spans, and this subscriber exports them.
-    let telemetry = Telemetry::init(
-        Service {
-            name: "orders",
-            version: env!("CARGO_PKG_VERSION"),
-        },
-        None,
-    )?;
-    telemetry.install_global()?;
-
-    let outcome = run().await;
-    let shutdown = telemetry.shutdown().await;
-    outcome.and(shutdown)
+    // `tracing` spans, and the subscriber `run_main` installs exports them.
+    let service = Service {
+        name: "orders",
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    service_telemetry::run_main(service, |_| run()).await
 }
 // ANCHOR_END: main
 

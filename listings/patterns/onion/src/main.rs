@@ -8,22 +8,15 @@
 use anyhow::{Context as _, bail};
 use onion::Bank;
 use serde_json::{Value, json};
-use service_telemetry::{Service, Telemetry};
+use service_telemetry::Service;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let telemetry = Telemetry::init(
-        Service {
-            name: "onion-bank",
-            version: env!("CARGO_PKG_VERSION"),
-        },
-        None,
-    )?;
-    telemetry.install_global()?;
-    let outcome = run().await;
-    let shutdown = telemetry.shutdown().await;
-    outcome?;
-    shutdown
+    let service = Service {
+        name: "onion-bank",
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    service_telemetry::run_main(service, |_| run()).await
 }
 
 async fn run() -> anyhow::Result<()> {

@@ -4,23 +4,15 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, MatchedPath, Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use opentelemetry::global;
-use opentelemetry::trace::Status;
-use opentelemetry_http::HeaderExtractor;
-use opentelemetry_semantic_conventions::attribute::{
-    ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, URL_PATH, URL_SCHEME,
-};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tracing::field::Empty;
-use tracing::{Instrument as _, info};
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use service_telemetry::http::{Body, ErrorBody, server_span};
+use tracing::info;
 
 use crate::application::{AppError, BankService};
 use crate::domain::model::AccountId;
@@ -120,8 +112,9 @@ async fn transfer<R: AccountRepository>(
 pub enum HttpError {
     /// The use case did not happen.
     App(AppError),
-    /// The request never became a use case: a body that is not the JSON we expect, an
-    /// account id that cannot be one. Always a 4xx, never 422 (that one is the domain's).
+    /// The request never became a use case: an account id that cannot be one. Always a 4xx,
+    /// never 422 (that one is the domain's). A body that is not the JSON we expect never gets
+    /// this far: the shared `Body` extractor answers it with the same JSON error body.
     Invalid(StatusCode, String),
 }
 
@@ -152,30 +145,7 @@ impl IntoResponse for HttpError {
         // Not `error = ..` as the first field (nor `#[instrument(err)]` on the handler): that makes
         // tracing-opentelemetry mark the current span as an error, and a 4xx is not one.
         info!(reason = %message, status = i64::from(status.as_u16()), "request refused");
-        let body = serde_json::json!({ "error": message });
-        (status, Json(body)).into_response()
-    }
-}
-
-/// `Json<T>` whose rejection is an [`HttpError`]: malformed JSON, a missing field or a missing
-/// `Content-Type: application/json` get this service's JSON error body, and 400 where axum
-/// would say 422 (that status belongs to the domain's refusals here).
-pub struct Body<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
-    type Rejection = HttpError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Body<T>, HttpError> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(body)) => Ok(Body(body)),
-            Err(rejection) => {
-                let status = match rejection.status() {
-                    StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
-                    other => other,
-                };
-                Err(HttpError::Invalid(status, rejection.body_text()))
-            }
-        }
+        (status, Json(ErrorBody { error: message })).into_response()
     }
 }
 
@@ -191,46 +161,3 @@ fn account_id(raw: &str) -> Result<AccountId, HttpError> {
     Ok(AccountId::new(raw))
 }
 // ANCHOR_END: errors
-
-// ANCHOR: server_span
-/// The `SERVER` span of each request, continuing the caller's trace. Per the HTTP semantic
-/// conventions a server span is an error only for 5xx: a 4xx is the client's problem.
-async fn server_span(request: Request, next: Next) -> Response {
-    let remote = global::get_text_map_propagator(|propagator| {
-        propagator.extract(&HeaderExtractor(request.headers()))
-    });
-    let method = request.method().as_str();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str);
-    let name = match route {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_owned(),
-    };
-    let span = tracing::info_span!(
-        "http.server",
-        otel.name = name,
-        otel.kind = "server",
-        { HTTP_REQUEST_METHOD } = method,
-        { HTTP_ROUTE } = route,
-        { URL_PATH } = request.uri().path(),
-        // This server speaks plain HTTP; behind a TLS-terminating proxy it would still be "http".
-        { URL_SCHEME } = "http",
-        { HTTP_RESPONSE_STATUS_CODE } = Empty,
-        { ERROR_TYPE } = Empty,
-    );
-    if let Err(reason) = span.set_parent(remote) {
-        info!(%reason, "cannot attach the remote parent; the request starts a new trace");
-    }
-
-    let response = next.run(request).instrument(span.clone()).await;
-    let status = response.status();
-    span.record(HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
-    if status.is_server_error() {
-        span.record(ERROR_TYPE, status.as_str());
-        span.set_status(Status::error(status.to_string()));
-    }
-    response
-}
-// ANCHOR_END: server_span

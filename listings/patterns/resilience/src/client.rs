@@ -6,17 +6,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use opentelemetry::KeyValue;
-use opentelemetry::global;
 use opentelemetry::metrics::{Counter, Meter};
-use opentelemetry_http::HeaderInjector;
 use opentelemetry_semantic_conventions::attribute::{
     ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_REQUEST_RESEND_COUNT, HTTP_RESPONSE_STATUS_CODE,
     SERVER_ADDRESS, SERVER_PORT, URL_FULL,
 };
 use reqwest::StatusCode;
+use service_telemetry::http::inject;
 use tracing::field::Empty;
 use tracing::{Instrument, Span, info, warn};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::breaker::{CircuitBreaker, DEPENDENCY};
 use crate::policy::{RetryBudget, RetryPolicy};
@@ -360,10 +358,7 @@ impl PricingClient {
             .get(url)
             .build()
             .map_err(AttemptError::Transport)?;
-        let cx = Span::current().context();
-        global::get_text_map_propagator(|propagator| {
-            propagator.inject_context(&cx, &mut HeaderInjector(request.headers_mut()))
-        });
+        inject(request.headers_mut());
         let response = self
             .http
             .execute(request)
@@ -387,7 +382,7 @@ mod tests {
     use super::*;
 
     fn client(base_url: &str) -> anyhow::Result<PricingClient> {
-        let meter = global::meter("test");
+        let meter = opentelemetry::global::meter("test");
         let resilience = Resilience {
             policy: crate::RetryPolicy {
                 max_attempts: 1,

@@ -15,12 +15,8 @@ const COOL_DOWN: Duration = Duration::from_millis(300);
 // ANCHOR: main
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let telemetry = Telemetry::init(SERVICE, None)?;
-    telemetry.install_global()?;
-    let result = run(&telemetry).await;
-    // Export what was recorded, also when the scenario failed.
-    telemetry.shutdown().await?;
-    result
+    // Exports what was recorded also when the scenario failed; its error comes first.
+    service_telemetry::run_main(SERVICE, |telemetry| async move { run(&telemetry).await }).await
 }
 
 async fn run(telemetry: &Telemetry) -> anyhow::Result<()> {

@@ -1,7 +1,8 @@
 //! The telemetry setup that every service of Part II (架构模式) shares, assembled from what
 //! Part I teaches: traces, metrics and logs over OTLP/gRPC with one resource, a `tracing`
 //! subscriber that sends spans and events to OpenTelemetry and prints a local log, W3C trace
-//! context + baggage propagation, and (feature `nats`) context carried in NATS message headers.
+//! context + baggage propagation, (feature `nats`) context carried in NATS message headers, and
+//! (feature `axum`) the server span, JSON extractors and server handle of an axum service.
 //!
 //! A service's `main` calls [`Telemetry::init`] and [`Telemetry::install_global`], and
 //! [`Telemetry::shutdown`] before it exits. Tests build a [`Telemetry`] pointed at an in-process
@@ -28,6 +29,8 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
 use tracing_subscriber::{EnvFilter, Registry};
 
+#[cfg(feature = "axum")]
+pub mod http;
 #[cfg(feature = "nats")]
 pub mod nats;
 
@@ -186,6 +189,25 @@ impl Telemetry {
     }
     // ANCHOR_END: flush
 }
+
+// ANCHOR: run_main
+/// The `main` of a Part II program around its own `work`: builds the providers (endpoint from
+/// the `OTEL_*` variables), installs them with [`Telemetry::install_global`], runs `work` with
+/// a handle on them, and shuts them down also when `work` failed, so that what it recorded up
+/// to the failure is exported. The error of `work` comes first; a failed shutdown is the
+/// error only when `work` succeeded.
+pub async fn run_main<F, Fut>(service: Service, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Telemetry) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let telemetry = Telemetry::init(service, None)?;
+    telemetry.install_global()?;
+    let outcome = work(telemetry.clone()).await;
+    let shutdown = telemetry.shutdown().await;
+    outcome.and(shutdown)
+}
+// ANCHOR_END: run_main
 
 /// W3C `traceparent`/`tracestate` and `baggage`, in one propagator.
 pub fn propagator() -> TextMapCompositePropagator {

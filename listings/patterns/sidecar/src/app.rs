@@ -6,22 +6,19 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::{MatchedPath, Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Meter};
 use opentelemetry_semantic_conventions::attribute::{
-    DB_NAMESPACE, DB_OPERATION_NAME, DB_QUERY_TEXT, DB_SYSTEM_NAME, ERROR_TYPE,
-    HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, SERVER_ADDRESS, SERVER_PORT,
-    URL_PATH, URL_SCHEME,
+    DB_NAMESPACE, DB_OPERATION_NAME, DB_QUERY_TEXT, DB_SYSTEM_NAME, ERROR_TYPE, SERVER_ADDRESS,
+    SERVER_PORT,
 };
 use redis::aio::ConnectionManager;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use service_telemetry::http::{Server, server_span};
 use tracing::Instrument as _;
 use tracing::field::Empty;
 
@@ -64,7 +61,7 @@ impl App {
         })
     }
 
-    /// The HTTP routes, each request in a `SERVER` span.
+    /// The HTTP routes, each request in the `SERVER` span of the shared middleware.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/greet/{name}", get(greet))
@@ -130,74 +127,30 @@ impl IntoResponse for AppError {
     }
 }
 
-/// Opens a `SERVER` span named `{method} {route}` for each request.
-async fn server_span(request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let name = match &route {
-        Some(route) => format!("{method} {route}"),
-        None => method.clone(),
-    };
-    let span = tracing::info_span!(
-        "http.server",
-        otel.name = name,
-        otel.kind = "server",
-        otel.status_code = Empty,
-        { HTTP_REQUEST_METHOD } = method,
-        { HTTP_ROUTE } = route,
-        { URL_PATH } = request.uri().path(),
-        // This server speaks plain HTTP only (no TLS in front of it in this example).
-        { URL_SCHEME } = "http",
-        { HTTP_RESPONSE_STATUS_CODE } = Empty,
-        { ERROR_TYPE } = Empty,
-    );
-    let response = next.run(request).instrument(span.clone()).await;
-    let status = response.status();
-    span.record(HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
-    if status.is_server_error() {
-        span.record("otel.status_code", "error");
-        // No exception type at this layer: the status code is the error type.
-        span.record(ERROR_TYPE, status.as_str());
-    }
-    response
-}
-
 /// The application's HTTP server on a Tokio task until [`AppServer::shutdown`].
 pub struct AppServer {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
+    server: Server,
 }
 
 impl AppServer {
     /// Binds `addr` (port 0 picks a free port) and starts serving `app`.
     pub async fn start(app: &App, addr: SocketAddr) -> anyhow::Result<AppServer> {
-        let listener = TcpListener::bind(addr)
+        let server = Server::start(addr, app.router())
             .await
-            .with_context(|| format!("binding the application to {addr}"))?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = axum::serve(listener, app.router()).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
-        let task = tokio::spawn(server.into_future());
-        Ok(AppServer { addr, stop, task })
+            .context("starting the application")?;
+        Ok(AppServer { server })
     }
 
     /// The base URL, `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// Stops accepting, lets open requests finish and waits for the server to end.
     pub async fn shutdown(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        self.task
+        self.server
+            .shutdown()
             .await
-            .context("the application task panicked")?
-            .context("the application server failed")
+            .context("stopping the application")
     }
 }
