@@ -128,7 +128,7 @@ test('the button, `s` and `/` open the search dialog; a result lands on its head
     // must not fire.
     const before = page.url();
     await page.keyboard.press('s');
-    await page.fill(input, '进程内接收端');
+    await page.fill(input, '编解码器');
     await page.keyboard.press('ArrowRight');
     await page.keyboard.press('ArrowLeft');
     assert.equal(page.url(), before);
