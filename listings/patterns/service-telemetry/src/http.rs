@@ -16,7 +16,8 @@ use axum::response::{IntoResponse, Response};
 use opentelemetry::global;
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_semantic_conventions::attribute::{
-    ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, URL_PATH, URL_SCHEME,
+    ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, URL_PATH, URL_QUERY,
+    URL_SCHEME,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -62,6 +63,8 @@ pub async fn server_span(request: Request, next: Next) -> Response {
         { URL_PATH } = request.uri().path(),
         // A server sees no scheme in an HTTP/1.1 request line; these servers speak plain HTTP.
         { URL_SCHEME } = request.uri().scheme_str().unwrap_or("http"),
+        // Conditionally required: only when the request has a query string.
+        { URL_QUERY } = request.uri().query(),
         { HTTP_RESPONSE_STATUS_CODE } = Empty,
         { ERROR_TYPE } = Empty,
     );

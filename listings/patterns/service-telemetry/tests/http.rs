@@ -77,7 +77,7 @@ async fn a_server_span_per_request_and_only_5xx_is_an_error() {
     let base = server.url();
 
     for (path, status) in [
-        ("/items/7", 200),
+        ("/items/7?fields=name", 200),
         ("/items/8", 404),
         ("/boom", 500),
         ("/nowhere", 404),
@@ -107,6 +107,11 @@ async fn a_server_span_per_request_and_only_5xx_is_an_error() {
         found.unwrap().attributes.i64("http.response.status_code"),
         Some(200)
     );
+    // `url.query` only when the request has one.
+    assert_eq!(
+        found.unwrap().attributes.str("url.query"),
+        Some("fields=name")
+    );
     let missing = spans
         .iter()
         .find(|s| s.attributes.str("url.path") == Some("/items/8"));
@@ -114,6 +119,7 @@ async fn a_server_span_per_request_and_only_5xx_is_an_error() {
         missing.unwrap().attributes.i64("http.response.status_code"),
         Some(404)
     );
+    assert_eq!(missing.unwrap().attributes.get("url.query"), None);
 
     let boom = received.span("GET /boom");
     assert_eq!(boom.attributes.i64("http.response.status_code"), Some(500));

@@ -1,16 +1,17 @@
 //! The two back ends. They serve the same routes from the same database with the same
 //! answers (that is the point of a strangler migration); `served_by` says which one answered.
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 use serde::{Deserialize, Serialize};
 use tracing::error;
 
-use crate::http::{error_response, method_not_allowed, not_found, server_span};
+use service_telemetry::http::{Id, server_span};
+
+use crate::http::{error_response, method_not_allowed, not_found};
 use crate::routing::Backend;
 use crate::store::Store;
 
@@ -50,21 +51,6 @@ pub fn backend_router(backend: Backend, store: Store) -> Router {
         .layer(middleware::from_fn(server_span))
 }
 // ANCHOR_END: router
-
-/// The `{id}` of the path. One that is not a number is a JSON 400 with axum's explanation,
-/// not axum's plain-text rejection.
-struct Id(i64);
-
-impl<S: Send + Sync> FromRequestParts<S> for Id {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Id, Response> {
-        match Path::<i64>::from_request_parts(parts, state).await {
-            Ok(Path(id)) => Ok(Id(id)),
-            Err(rejection) => Err(error_response(rejection.status(), rejection.body_text())),
-        }
-    }
-}
 
 async fn order(State(app): State<App>, Id(id): Id) -> Response {
     match app.store.order(id).await {

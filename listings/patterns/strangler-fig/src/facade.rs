@@ -14,7 +14,10 @@ use opentelemetry_semantic_conventions::attribute::{HTTP_RESPONSE_STATUS_CODE, H
 use serde::{Deserialize, Serialize};
 use tracing::{Span, info};
 
-use crate::http::{error_response, forward, method_not_allowed, not_found, server_span};
+use service_telemetry::http::server_span;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::http::{error_response, forward, method_not_allowed, not_found};
 use crate::routing::{Backend, RoutingTable};
 use crate::{STRANGLER_BACKEND, STRANGLER_REQUESTS};
 
@@ -80,7 +83,9 @@ async fn proxy(State(facade): State<Facade>, route: MatchedPath, request: Reques
             format!("no route {route} in the table"),
         );
     };
-    Span::current().record(STRANGLER_BACKEND, backend.as_str());
+    // The server span comes from the shared middleware, so the attribute is set, not recorded
+    // into a declared field.
+    Span::current().set_attribute(STRANGLER_BACKEND, backend.as_str());
     let base_url = match backend {
         Backend::Legacy => &facade.upstreams.legacy,
         Backend::New => &facade.upstreams.new,

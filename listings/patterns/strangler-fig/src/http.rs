@@ -1,84 +1,30 @@
-//! HTTP telemetry shared by the three services: a middleware that opens the `SERVER` span and
-//! continues the caller's trace, and `CLIENT` spans whose context travels in the request headers.
+//! HTTP pieces of the three services: JSON error answers, and the facade's `CLIENT` spans whose
+//! context travels in the request headers. The `SERVER` span comes from
+//! `service_telemetry::http::server_span`.
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use opentelemetry::global;
-use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_http::HeaderInjector;
 use opentelemetry_semantic_conventions::attribute::{
-    ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, SERVER_ADDRESS,
-    SERVER_PORT, URL_FULL, URL_PATH, URL_QUERY, URL_SCHEME,
+    ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, SERVER_ADDRESS, SERVER_PORT,
+    URL_FULL,
 };
-use serde::{Deserialize, Serialize};
 use tracing::field::Empty;
 use tracing::{Instrument as _, Span, warn};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::STRANGLER_BACKEND;
+pub use service_telemetry::http::ErrorBody;
 
 /// The largest request body the facade forwards.
 const MAX_BODY: usize = 1024 * 1024;
 
-// ANCHOR: server_span
-/// Opens a `SERVER` span for each request, continuing the trace whose context the caller
-/// sent in `traceparent`. Every service uses it; the facade also fills `strangler.backend`.
-pub async fn server_span(request: Request, next: Next) -> Response {
-    let remote = global::get_text_map_propagator(|propagator| {
-        propagator.extract(&HeaderExtractor(request.headers()))
-    });
-    let method = request.method().as_str();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str);
-    let name = match route {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_owned(),
-    };
-    let span = tracing::info_span!(
-        "http.server",
-        otel.name = name,
-        otel.kind = "server",
-        otel.status_code = Empty,
-        { HTTP_REQUEST_METHOD } = method,
-        { HTTP_ROUTE } = route,
-        // The services speak plain HTTP; behind TLS termination this would come from the proxy.
-        { URL_SCHEME } = "http",
-        { URL_PATH } = request.uri().path(),
-        { URL_QUERY } = request.uri().query(),
-        { HTTP_RESPONSE_STATUS_CODE } = Empty,
-        { ERROR_TYPE } = Empty,
-        { STRANGLER_BACKEND } = Empty,
-    );
-    if let Err(err) = span.set_parent(remote) {
-        warn!(error = %err, "cannot attach the caller's context; the span starts a new trace");
-    }
-
-    let response = next.run(request).instrument(span.clone()).await;
-    let status = response.status();
-    span.record(HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
-    // A server span is an error only for 5xx: a 404 is the server doing its job.
-    if status.is_server_error() {
-        span.record("otel.status_code", "error");
-        span.record(ERROR_TYPE, status.as_str());
-    }
-    response
-}
-// ANCHOR_END: server_span
-
 // ANCHOR: errors
-/// The body of every error answer of the three services: `{"error": "..."}`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ErrorBody {
-    pub error: String,
-}
-
-/// An error answer with a JSON body that says what went wrong.
+/// An error answer with the shared `{"error": "..."}` JSON body ([`ErrorBody`]).
 pub fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
     let body = ErrorBody {
         error: message.into(),
