@@ -1,15 +1,12 @@
 //! The source of truth: products in SQLite, every statement in a `CLIENT` span.
 
-use std::str::FromStr;
-use std::time::Duration;
-
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use opentelemetry_semantic_conventions::attribute::{
     DB_COLLECTION_NAME, DB_OPERATION_NAME, DB_QUERY_TEXT, DB_RESPONSE_STATUS_CODE, DB_SYSTEM_NAME,
     ERROR_TYPE,
 };
 use sqlx::Row as _;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::{SqlitePool, SqliteRow};
 use tracing::field::Empty;
 use tracing::{Instrument as _, Span};
 
@@ -33,28 +30,7 @@ impl Store {
     /// `sqlite::memory:` works too: the pool then keeps its single connection, and with it
     /// the database, open for the pool's whole life.
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
-        // sqlx would take any other string for a file name; say what is wrong instead.
-        if !url.starts_with("sqlite:") {
-            bail!(
-                "{url:?} is not a SQLite database URL (expected sqlite://PATH or sqlite::memory:)"
-            );
-        }
-        let options = SqliteConnectOptions::from_str(url)
-            .with_context(|| format!("DATABASE_URL {url:?} is not a SQLite URL"))?
-            .create_if_missing(true);
-        let pool = if url.contains(":memory:") {
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-        } else {
-            SqlitePoolOptions::new().max_connections(4)
-        }
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options)
-        .await
-        .with_context(|| format!("opening the SQLite database {url}"))?;
+        let pool = service_telemetry::sqlite::open(url).await?;
         sqlx::query(CREATE)
             .execute(&pool)
             .await

@@ -15,7 +15,6 @@ pub mod read_model;
 pub mod store;
 
 use std::collections::HashMap;
-use std::str::FromStr as _;
 
 use anyhow::Context as _;
 use opentelemetry::propagation::TextMapPropagator as _;
@@ -25,7 +24,6 @@ use opentelemetry_semantic_conventions::attribute::{
     DB_COLLECTION_NAME, DB_OPERATION_NAME, DB_QUERY_TEXT, DB_SYSTEM_NAME, ERROR_TYPE,
 };
 use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
@@ -55,33 +53,10 @@ impl Nats {
     }
 }
 
-/// Opens (creating if needed) the SQLite database at `url`.
-///
-/// For `sqlite::memory:` sqlx opens a shared-cache in-memory database, which SQLite drops as
-/// soon as its last connection closes. So the pool keeps exactly one connection and never
-/// retires it: with sqlx's defaults (an idle timeout and a maximum lifetime) the pool would
-/// close it after a while, open a fresh one, and the data would silently be gone.
+/// Opens (creating if needed) the SQLite database at `url`, with the shared rules of
+/// `service_telemetry::sqlite::open` (one connection kept for good for `sqlite::memory:`).
 pub async fn open_pool(url: &str) -> anyhow::Result<SqlitePool> {
-    let options = SqliteConnectOptions::from_str(url)
-        .with_context(|| format!("{url:?} is not a SQLite URL"))?
-        .create_if_missing(true);
-    let pool = if url.contains(":memory:") {
-        SqlitePoolOptions::new()
-            .min_connections(1)
-            .max_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-    } else {
-        SqlitePoolOptions::new().max_connections(4)
-    };
-    let options = if url.contains(":memory:") {
-        options
-    } else {
-        options.journal_mode(SqliteJournalMode::Wal)
-    };
-    pool.connect_with(options)
-        .await
-        .with_context(|| format!("opening the SQLite database {url:?}"))
+    service_telemetry::sqlite::open(url).await
 }
 
 // ANCHOR: db_span

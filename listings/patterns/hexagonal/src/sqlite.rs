@@ -2,16 +2,14 @@
 //! Each query runs in a `CLIENT` span named and attributed after the database semantic
 //! conventions, so the trace shows which statement the use case ran and whether it failed.
 
-use std::str::FromStr;
-
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use hexagonal_domain::{NewOrder, Order, OrderId, OrderRepository, RepositoryError};
 use opentelemetry_semantic_conventions::attribute::{
     DB_COLLECTION_NAME, DB_OPERATION_NAME, DB_QUERY_TEXT, DB_RESPONSE_RETURNED_ROWS,
     DB_RESPONSE_STATUS_CODE, DB_SYSTEM_NAME, ERROR_TYPE,
 };
 use sqlx::Row as _;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::{SqlitePool, SqliteRow};
 use tracing::field::Empty;
 use tracing::{Instrument as _, Span};
 
@@ -58,20 +56,7 @@ impl SqliteOrders {
     /// Opens (creating if needed) the database at `url`, e.g. `sqlite:///tmp/x/orders.db`, and
     /// creates the `orders` table if it is missing.
     pub async fn connect(url: &str) -> anyhow::Result<SqliteOrders> {
-        // sqlx would take any other string for a file name; say what is wrong instead.
-        if !url.starts_with("sqlite:") {
-            bail!(
-                "{url:?} is not a SQLite database URL (expected sqlite://PATH or sqlite::memory:)"
-            );
-        }
-        let options = SqliteConnectOptions::from_str(url)
-            .with_context(|| format!("{url:?} is not a SQLite database URL"))?
-            .create_if_missing(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .with_context(|| format!("opening the SQLite database {url}"))?;
+        let pool = service_telemetry::sqlite::open(url).await?;
         sqlx::query(SCHEMA)
             .execute(&pool)
             .await

@@ -2,16 +2,15 @@
 //! `AccountRepository`. It depends on the domain; nothing inside depends on it.
 
 use std::future::Future;
-use std::str::FromStr as _;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use opentelemetry::trace::Status;
 use opentelemetry_semantic_conventions::attribute::{
     DB_COLLECTION_NAME, DB_OPERATION_NAME, DB_QUERY_TEXT, DB_RESPONSE_STATUS_CODE, DB_SYSTEM_NAME,
     ERROR_TYPE,
 };
 use sqlx::Row as _;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::SqlitePool;
 use tracing::Instrument as _;
 use tracing::instrument::WithSubscriber as _;
 use tracing::subscriber::NoSubscriber;
@@ -42,20 +41,7 @@ impl SqliteAccounts {
     /// Opens (creating if needed) the database at `url`, e.g. `sqlite:///tmp/bank.db`, and
     /// creates the table.
     pub async fn connect(url: &str) -> anyhow::Result<SqliteAccounts> {
-        // sqlx would take any other string for a file name; say what is wrong instead.
-        if !url.starts_with("sqlite:") {
-            bail!(
-                "{url:?} is not a SQLite database URL (expected sqlite://PATH or sqlite::memory:)"
-            );
-        }
-        let options = SqliteConnectOptions::from_str(url)
-            .with_context(|| format!("DATABASE_URL {url:?} is not a SQLite URL"))?
-            .create_if_missing(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .with_context(|| format!("opening the SQLite database {url}"))?;
+        let pool = service_telemetry::sqlite::open(url).await?;
         sqlx::query(CREATE)
             .execute(&pool)
             .await

@@ -33,6 +33,8 @@ use tracing_subscriber::{EnvFilter, Registry};
 pub mod http;
 #[cfg(feature = "nats")]
 pub mod nats;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 /// Who is sending: the resource's `service.name` and `service.version`.
 #[derive(Clone, Debug)]

@@ -1,16 +1,13 @@
 //! The shop's database. During the migration both back ends read the same SQLite file: the
 //! new service takes over the code first, the data later.
 
-use std::str::FromStr;
-use std::time::Duration;
-
 use anyhow::Context as _;
 use opentelemetry_semantic_conventions::attribute::{
     DB_COLLECTION_NAME, DB_OPERATION_NAME, DB_QUERY_TEXT, DB_RESPONSE_STATUS_CODE, DB_SYSTEM_NAME,
     ERROR_TYPE,
 };
 use sqlx::Row as _;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::SqlitePool;
 use tracing::field::Empty;
 use tracing::{Instrument as _, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -49,18 +46,9 @@ impl Store {
     /// Opens (creating if needed) the SQLite database at `url` and creates the tables. A URL of
     /// another database (`postgres://…`) is an error that says so, not a SQLite file by that name.
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
-        if !url.starts_with("sqlite:") {
-            anyhow::bail!("DATABASE_URL {url:?} is not a SQLite URL (sqlite://path/to/file.db)");
-        }
-        let options = SqliteConnectOptions::from_str(url)
-            .with_context(|| format!("DATABASE_URL {url:?} is not a SQLite URL"))?
-            .create_if_missing(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
+        let pool = service_telemetry::sqlite::open(url)
             .await
-            .with_context(|| format!("opening the SQLite database {url}"))?;
+            .context("DATABASE_URL")?;
         for create in [CREATE_ORDERS, CREATE_CUSTOMERS] {
             sqlx::query(create)
                 .execute(&pool)

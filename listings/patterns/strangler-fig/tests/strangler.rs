@@ -643,7 +643,7 @@ fn bad_configuration_is_a_clear_error_not_a_panic() {
         (
             "DATABASE_URL",
             "postgres://db/shop",
-            "DATABASE_URL \"postgres://db/shop\" is not a SQLite URL",
+            "\"postgres://db/shop\" is not a SQLite database URL",
         ),
         ("RUST_LOG", "shop=loud", "RUST_LOG is not a valid filter"),
         (
@@ -663,6 +663,7 @@ fn bad_configuration_is_a_clear_error_not_a_panic() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{variable}: {stderr}");
         assert!(stderr.contains(message), "{variable}: {stderr}");
+        assert!(stderr.contains(variable), "{variable}: {stderr}");
         assert!(!stderr.contains("panicked"), "{variable}: {stderr}");
     }
 }
