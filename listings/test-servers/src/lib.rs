@@ -106,7 +106,6 @@ pub struct Server {
 pub struct Builder {
     kind: Kind,
     port: Option<u16>,
-    jetstream: bool,
     binary: Option<PathBuf>,
 }
 
@@ -120,12 +119,6 @@ impl Builder {
     /// Listen on this port instead of a free one (to restart a server where clients expect it).
     pub fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
-        self
-    }
-
-    /// NATS only: enable JetStream, stored in the server's temporary directory.
-    pub fn jetstream(mut self) -> Self {
-        self.jetstream = true;
         self
     }
 
@@ -182,12 +175,6 @@ impl Builder {
                     .arg(&log)
                     .arg("--ports_file_dir")
                     .arg(dir.path());
-                if self.jetstream {
-                    command
-                        .arg("-js")
-                        .arg("-sd")
-                        .arg(dir.path().join("jetstream"));
-                }
             }
         }
         let child = command
@@ -219,7 +206,6 @@ impl Server {
         Builder {
             kind: Kind::Redis,
             port: None,
-            jetstream: false,
             binary: None,
         }
     }
@@ -229,7 +215,6 @@ impl Server {
         Builder {
             kind: Kind::Nats,
             port: None,
-            jetstream: false,
             binary: None,
         }
     }
@@ -395,9 +380,4 @@ pub fn redis_or_skip() -> Option<Server> {
 /// [`redis_or_skip`]).
 pub fn nats_or_skip() -> Option<Server> {
     or_skip(Server::nats())
-}
-
-/// For tests: a NATS server with JetStream enabled (see [`nats_or_skip`]).
-pub fn nats_jetstream_or_skip() -> Option<Server> {
-    or_skip(Server::nats().jetstream())
 }

@@ -64,20 +64,6 @@ fn nats_greets_clients_with_info() {
         .read_line(&mut line)
         .unwrap();
     assert!(line.starts_with("INFO {"), "{line}");
-    assert!(!line.contains("\"jetstream\":true"), "{line}");
-}
-
-#[test]
-fn nats_with_jetstream_announces_it_and_stores_in_its_directory() {
-    let Some(nats) = test_servers::nats_jetstream_or_skip() else {
-        return;
-    };
-    let mut line = String::new();
-    BufReader::new(TcpStream::connect(nats.addr()).unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains("\"jetstream\":true"), "{line}");
-    assert!(nats.dir().join("jetstream").is_dir());
 }
 
 #[test]
